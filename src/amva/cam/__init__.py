@@ -1,0 +1,25 @@
+"""Activation maps from face embeddings: one module per CAM method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from amva.cam.base import BaseCAM, CamResult
+from amva.cam.gradcam import GradCAM
+from amva.cam.scorecam import ScoreCAM
+from amva.cam.targets import get_target
+
+METHODS: dict[str, type[BaseCAM]] = {"scorecam": ScoreCAM, "gradcam": GradCAM}
+DEFAULT_TARGET = {"scorecam": "self_cosine", "gradcam": "self_projection"}
+
+__all__ = ["BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "METHODS", "DEFAULT_TARGET", "make_cam"]
+
+
+def make_cam(model: nn.Module, method: str, target: str = "default", layer: str = "auto", **options: Any) -> BaseCAM:
+    """Build a CAM from its config entry; the error lists the valid methods."""
+    if method not in METHODS:
+        raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(METHODS)}")
+    name = DEFAULT_TARGET[method] if target == "default" else target
+    return METHODS[method](model, get_target(name), layer, **options)

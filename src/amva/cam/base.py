@@ -1,0 +1,116 @@
+"""The shared machinery of class-activation mapping for embedding models.
+
+A CAM method differs from another only in how it weights the channels of the target
+layer's activations ``A`` (shape ``(N, C, h, w)``); the map is then
+``minmax(ReLU(sum_k w_k A_k))``, upsampled bilinearly to the input size. Subclasses
+override :meth:`BaseCAM.weights`.
+
+Unlike hook-everything implementations, the hook lives only for the one capturing
+pass, gradients flow only from the embedding back to ``A`` (never into the
+parameters or earlier layers), and no result is synchronised per image.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from amva.cam.targets import Target
+
+EPS = 1e-7
+
+
+def resolve_layer(model: nn.Module, layer: str) -> str:
+    """``auto`` → the model's declared last conv stage; otherwise check the name exists."""
+    if layer == "auto":
+        name = getattr(model, "default_cam_layer", None)
+        if not name:
+            raise ValueError(f"{type(model).__name__} declares no default_cam_layer; name a layer")
+        return name
+    names = dict(model.named_modules())
+    if layer not in names:
+        raise ValueError(f"layer {layer!r} not in {type(model).__name__}; e.g. {list(names)[-5:]}")
+    return layer
+
+
+def minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Scale each map of ``(N, ...)`` to [0, 1]; a constant map becomes all zero."""
+    flat = maps.flatten(1)
+    lo = flat.min(dim=1, keepdim=True).values
+    hi = flat.max(dim=1, keepdim=True).values
+    return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
+
+
+@dataclass
+class CamResult:
+    """Maps at input resolution, at the layer's native resolution, and the weights."""
+
+    maps: torch.Tensor  # (N, H, W) in [0, 1]
+    native: torch.Tensor  # (N, h, w) in [0, 1]
+    weights: torch.Tensor  # (N, C)
+
+
+class BaseCAM(ABC):
+    """Capture the target layer, weight its channels, combine.
+
+    ``model`` maps ``(N, 3, H, W)`` inputs in the model's pixel range to embeddings.
+    """
+
+    needs_gradients = False
+
+    def __init__(self, model: nn.Module, target: Target, layer: str = "auto") -> None:
+        self.model = model.eval()
+        self.target = target
+        self.layer = resolve_layer(model, layer)
+        self._module = dict(model.named_modules())[self.layer]
+
+    @contextmanager
+    def _hook(self, store: dict[str, torch.Tensor]) -> Iterator[None]:
+        """Record the layer output; with gradients, make it the graph's only leaf."""
+
+        def capture(_module: nn.Module, _inputs: object, output: torch.Tensor) -> torch.Tensor:
+            if self.needs_gradients:
+                output = output.detach().requires_grad_(True)
+            store["acts"] = output
+            return output
+
+        handle = self._module.register_forward_hook(capture)
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def capture(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Activations, embedding and (for gradient CAMs) d target / d activations."""
+        store: dict[str, torch.Tensor] = {}
+        if self.needs_gradients:
+            with torch.enable_grad(), self._hook(store):
+                emb = self.model(x)
+                score = self.target(emb, emb.detach()).sum()
+                (grads,) = torch.autograd.grad(score, store["acts"])
+            return store["acts"].detach(), emb.detach(), grads
+        with torch.inference_mode(), self._hook(store):
+            emb = self.model(x)
+        return store["acts"], emb, None
+
+    @abstractmethod
+    def weights(
+        self, x: torch.Tensor, acts: torch.Tensor, emb: torch.Tensor, grads: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Channel weights ``(N, C)``; the one thing a CAM method defines."""
+
+    def __call__(self, x: torch.Tensor) -> CamResult:
+        """Maps for a batch ``x`` of shape ``(N, 3, H, W)``."""
+        acts, emb, grads = self.capture(x)
+        w = self.weights(x, acts, emb, grads)
+        with torch.inference_mode():
+            native = minmax(F.relu(torch.einsum("nc,nchw->nhw", w, acts)))
+            maps = F.interpolate(native[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
+            maps = maps[:, 0].clamp(0, 1)
+        return CamResult(maps=maps, native=native, weights=w)

@@ -1,0 +1,41 @@
+"""Activation maps for a dataset: batches in, one labelled dataset out."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import xarray as xr
+
+from amva.cam.base import BaseCAM
+from amva.cam.scorecam import ScoreCAM
+from amva.models import to_tensor
+from amva.runlog import batches
+
+
+def extract(faces: xr.Dataset, cam: BaseCAM, device: torch.device, batch_size: int = 8) -> xr.Dataset:
+    """Maps ``(image, y, x)`` in [0, 1], native maps ``(image, h, w)`` and channel weights."""
+    ids = faces["image"].values
+    maps, native, weights, scores = [], [], [], []
+    for chunk in batches(np.arange(ids.size), batch_size, type(cam).__name__):
+        res = cam(to_tensor(faces["pixels"].values[chunk], device))
+        maps.append(res.maps.float().cpu().numpy())
+        native.append(res.native.float().cpu().numpy())
+        weights.append(res.weights.float().cpu().numpy())
+        if isinstance(cam, ScoreCAM) and cam.last_scores is not None:
+            scores.append(cam.last_scores.float().cpu().numpy())
+    h, w = native[0].shape[-2:]
+    ds = xr.Dataset(
+        {
+            "maps": (("image", "y", "x"), np.concatenate(maps)),
+            "maps_native": (("image", "h", "w"), np.concatenate(native)),
+            "channel_weight": (("image", "channel"), np.concatenate(weights)),
+        },
+        coords={"image": ids, "y": faces["y"].values, "x": faces["x"].values, "h": np.arange(h), "w": np.arange(w)},
+        attrs={"layer": cam.layer, "target": getattr(cam.target, "__name__", str(cam.target))},
+    )
+    if scores:
+        ds["channel_score"] = (("image", "channel"), np.concatenate(scores))
+        ds["channel_score"].attrs = {"description": "target score of each channel's masked input"}
+    ds["maps"].attrs = {"description": "activation map upsampled bilinearly to the input", "range": "0..1"}
+    ds["maps_native"].attrs = {"description": "activation map at the layer's resolution", "range": "0..1"}
+    return ds

@@ -1,0 +1,54 @@
+"""CAM targets derived from the face embedding.
+
+An FR model has no class label, so a CAM explains a scalar computed from the
+embedding. A target is a plain callable ``target(embedding, reference) -> (B,)`` where
+``reference`` is the (detached) embedding of the image's own unmasked input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+Target = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def self_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Cosine to the image's own embedding: how much of the identity survives a mask.
+
+    Its gradient at the unmasked input is zero (it is at its maximum there), so it only
+    suits perturbation CAMs such as Score-CAM.
+    """
+    return F.cosine_similarity(embedding, reference, dim=1)
+
+
+def self_projection(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Projection on the image's own detached unit embedding.
+
+    Equal to the embedding norm in value at the unmasked input, with a useful gradient:
+    the default for gradient CAMs.
+    """
+    return (embedding * F.normalize(reference.detach(), dim=1)).sum(dim=1)
+
+
+def embedding_norm(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """L2 norm of the unnormalised embedding (MagFace-style quality signal)."""
+    del reference
+    return embedding.norm(dim=1)
+
+
+TARGETS: dict[str, Target] = {
+    "self_cosine": self_cosine,
+    "self_projection": self_projection,
+    "embedding_norm": embedding_norm,
+}
+
+
+def get_target(name: str) -> Target:
+    """Look a target up by its config name, with the valid names in the error."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown CAM target {name!r}; choose one of {sorted(TARGETS)}") from None

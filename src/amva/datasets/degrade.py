@@ -1,0 +1,178 @@
+"""Controlled degradations of an aligned 112x112 RGB uint8 face.
+
+Every degradation takes ``(face, severity, rng)`` and is deterministic given
+the generator's state; severity 0 returns an unchanged copy. Parameters are
+chosen so severity 3 clearly hurts face recognition while the face stays
+recognisable-ish to a person (values in pixels of the 112 px crop):
+
+==============  =========================================  =====  =====  =====
+kind            parameter                                  sev 1  sev 2  sev 3
+==============  =========================================  =====  =====  =====
+gaussian_blur   Gaussian sigma (px)                        1.0    2.5    4.5
+motion_blur     line length (px), random angle             5      9      15
+gaussian_noise  noise sigma (grey levels), per channel     10     25     50
+jpeg            cv2 JPEG quality                           30     12     4
+downscale       down (area) then up (bilinear) factor      2      4      8
+occlusion       mask top edge y (px); eyes at y~52          84     68     58
+underexposure   exposure change in linear light (EV)       -2     -3     -4
+overexposure    exposure change in linear light (EV)       +1     +1.5   +2
+contrast        contrast kept around the mean (fraction)   0.5    0.3    0.15
+rotation        in-plane angle about centre (deg, +/-)     10     20     35
+==============  =========================================  =====  =====  =====
+
+Exposure changes act on linearised sRGB and re-encode to 8 bit, so
+underexposure crushes shadows into few levels and overexposure clips
+highlights to white, as a camera would. Occlusion is a flat light-blue
+surgical-mask shape over the lower face rising towards the eyes; rotation
+fills the uncovered corners with black, like the alignment border.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+__all__ = ["DEGRADATIONS", "PARAMS", "SEVERITIES", "degrade"]
+
+SEVERITIES: tuple[int, ...] = (1, 2, 3)
+
+PARAMS: dict[str, tuple[float, ...]] = {
+    "gaussian_blur": (1.0, 2.5, 4.5),
+    "motion_blur": (5, 9, 15),
+    "gaussian_noise": (10.0, 25.0, 50.0),
+    "jpeg": (30, 12, 4),
+    "downscale": (2, 4, 8),
+    "occlusion": (84, 68, 58),
+    "underexposure": (-2.0, -3.0, -4.0),
+    "overexposure": (1.0, 1.5, 2.0),
+    "contrast": (0.5, 0.3, 0.15),
+    "rotation": (10.0, 20.0, 35.0),
+}
+"""Severity s uses ``PARAMS[kind][s - 1]`` (see the module table)."""
+
+_MASK_RGB = (160, 190, 215)
+
+
+def _to_u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def gaussian_blur(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Out-of-focus / low-detail capture."""
+    sigma = PARAMS["gaussian_blur"][severity - 1]
+    return cv2.GaussianBlur(face, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def motion_blur(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Camera or subject motion: a line kernel at a random angle."""
+    length = int(PARAMS["motion_blur"][severity - 1])
+    kernel = np.zeros((length, length), np.float32)
+    kernel[length // 2, :] = 1.0
+    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), float(rng.uniform(0, 180)), 1.0)
+    kernel = cv2.warpAffine(kernel, rot, (length, length), flags=cv2.INTER_LINEAR)
+    return cv2.filter2D(face, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+
+
+def gaussian_noise(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Sensor noise (low light, high ISO)."""
+    sigma = PARAMS["gaussian_noise"][severity - 1]
+    return _to_u8(face + rng.normal(0.0, sigma, face.shape))
+
+
+def jpeg(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Compression blocking and colour bleeding."""
+    quality = int(PARAMS["jpeg"][severity - 1])
+    bgr = cv2.cvtColor(face, cv2.COLOR_RGB2BGR)  # the encoder's YCbCr assumes BGR
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def downscale(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Low resolution (far away / small face) brought back to the model's input size."""
+    factor = PARAMS["downscale"][severity - 1]
+    h, w = face.shape[:2]
+    small = cv2.resize(face, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """A surgical-mask-like occluder from the chin up to ``top`` (template frame)."""
+    h, w = face.shape[:2]
+    s = w / 112.0
+    top = PARAMS["occlusion"][severity - 1]
+    pts = np.array(
+        [(8, top + 10), (30, top + 1), (56, top), (82, top + 1), (104, top + 10), (100, 112), (12, 112)],
+        dtype=np.float64,
+    )
+    out = face.copy()
+    cv2.fillPoly(out, [np.rint(pts * s).astype(np.int32)], _MASK_RGB, lineType=cv2.LINE_AA)
+    return out
+
+
+def _exposure(face: np.ndarray, ev: float) -> np.ndarray:
+    """Scale linear light by 2**ev (sRGB decoded/encoded), clip, requantise."""
+    x = face.astype(np.float64) / 255.0
+    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    lin = np.clip(lin * 2.0**ev, 0.0, 1.0)
+    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
+    return _to_u8(srgb * 255.0)
+
+
+def underexposure(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Too dark: shadows crushed into few grey levels."""
+    return _exposure(face, PARAMS["underexposure"][severity - 1])
+
+
+def overexposure(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Too bright: highlights clipped to white."""
+    return _exposure(face, PARAMS["overexposure"][severity - 1])
+
+
+def contrast(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Haze / flat lighting: intensities pulled towards the image mean."""
+    keep = PARAMS["contrast"][severity - 1]
+    mean = face.reshape(-1, face.shape[-1]).mean(0)
+    return _to_u8(mean + keep * (face - mean))
+
+
+def rotation(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Residual in-plane roll the alignment did not remove; direction random."""
+    h, w = face.shape[:2]
+    angle = PARAMS["rotation"][severity - 1] * (1.0 if rng.random() < 0.5 else -1.0)
+    rot = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    return cv2.warpAffine(face, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+DEGRADATIONS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
+    "gaussian_blur": gaussian_blur,
+    "motion_blur": motion_blur,
+    "gaussian_noise": gaussian_noise,
+    "jpeg": jpeg,
+    "downscale": downscale,
+    "occlusion": occlusion,
+    "underexposure": underexposure,
+    "overexposure": overexposure,
+    "contrast": contrast,
+    "rotation": rotation,
+}
+"""Every kind, in a fixed order (the demo's order)."""
+
+
+def degrade(face_rgb: np.ndarray, kind: str, severity: int, rng: np.random.Generator) -> np.ndarray:
+    """Apply ``kind`` at ``severity`` (0 = unchanged copy) to an RGB uint8 face."""
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"unknown degradation {kind!r}; valid kinds: {', '.join(DEGRADATIONS)}")
+    if face_rgb.dtype != np.uint8 or face_rgb.ndim != 3 or face_rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) face, got {face_rgb.dtype} {face_rgb.shape}")
+    top = len(PARAMS[kind])
+    if isinstance(severity, bool) or not isinstance(severity, (int, np.integer)) or not 0 <= severity <= top:
+        raise ValueError(f"severity for {kind!r} must be an integer in 0..{top}, got {severity!r}")
+    if severity == 0:
+        return face_rgb.copy()
+    out = DEGRADATIONS[kind](face_rgb, int(severity), rng)
+    assert out.shape == face_rgb.shape and out.dtype == np.uint8
+    return out

@@ -1,0 +1,55 @@
+"""Altair charts rendered to self-contained SVG (no JavaScript, no CDN)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+import vl_convert as vlc
+import xarray as xr
+
+
+def region_chart(ds: xr.Dataset, title: str) -> alt.Chart:
+    """Mean activation and mean AM-V inside vs outside the face mask, per bin."""
+    df = ds["region_mean"].sel(stat=["mam", "amv"]).to_dataframe().reset_index()
+    df["statistic"] = df["stat"].map({"mam": "mean activation (MAM)", "amv": "activation variation (AM-V)"})
+    return (
+        alt.Chart(df, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("region:N", title=None, sort=["inside", "outside"]),
+            xOffset=alt.XOffset("bin:N", sort=ds["bin"].values.tolist()),
+            y=alt.Y("region_mean:Q", title="mean over region"),
+            color=alt.Color("bin:N", sort=ds["bin"].values.tolist(), title="quality bin"),
+            column=alt.Column("statistic:N", title=None),
+            tooltip=["bin", "region", "statistic", alt.Tooltip("region_mean:Q", format=".4f")],
+        )
+        .properties(width=180, height=220)
+    )
+
+
+def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
+    """Stepwise FNMR-versus-discard curves, one line per FIQA method."""
+    return (
+        alt.Chart(curves, title=title)
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("discard:Q", title="fraction of genuine pairs discarded"),
+            y=alt.Y("fnmr:Q", title="FNMR at the fixed threshold"),
+            color=alt.Color("fiqa:N", title="FIQA"),
+            tooltip=["fiqa", alt.Tooltip("discard:Q", format=".3f"), alt.Tooltip("fnmr:Q", format=".4f")],
+        )
+        .properties(width=420, height=260)
+    )
+
+
+def write_svg(chart: alt.Chart, path: str | Path) -> Path:
+    """Render with vl-convert (offline) and move into place atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(vlc.vegalite_to_svg(chart.to_dict()))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,75 @@
+"""Map panels as PNG: per-bin statistic maps on a shared colour scale per statistic.
+
+A shared scale per column is what makes HIGH and LOW comparable at a glance; the
+face-mask outline shows what counts as "outside the face".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import xarray as xr
+
+CELL = 224
+HEADER = 40
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+_LABELS = {"mam": "MAM (mean)", "amv": "AM-V (std)", "median": "median", "std_mad": "std_mad"}
+
+
+def _colour(values: np.ndarray, vmax: float) -> np.ndarray:
+    scaled = np.clip(values / vmax if vmax > 0 else values * 0, 0, 1)
+    img = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_VIRIDIS)
+    return cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_NEAREST)
+
+
+def _outline(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    big = cv2.resize(mask.astype(np.uint8), (CELL, CELL), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(img, contours, -1, (255, 255, 255), 1)
+
+
+def _label(width: int, title: str, note: str) -> np.ndarray:
+    strip = np.full((HEADER, width, 3), 255, np.uint8)
+    cv2.putText(strip, title, (6, 16), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(strip, note, (6, 34), _FONT, 0.42, (90, 90, 90), 1, cv2.LINE_AA)
+    return strip
+
+
+def _cell(values: np.ndarray, vmax: float, mask: np.ndarray, title: str) -> np.ndarray:
+    note = f"scale 0..{vmax:.3f}"
+    return np.vstack([_label(CELL, title, note), _outline(_colour(values, vmax), mask)])
+
+
+def stat_panel(ds: xr.Dataset) -> np.ndarray:
+    """Rows = bins, columns = statistics (+ D-AM-V for HIGH/LOW); BGR uint8."""
+    mask = ds["face_mask"].values.astype(bool)
+    rows = []
+    for b in ds["bin"].values.tolist():
+        cells = []
+        for stat in ds["stat"].values.tolist():
+            vmax = float(ds["maps"].sel(stat=stat).max())
+            values = ds["maps"].sel(bin=b, stat=stat).values
+            cells.append(_cell(values, vmax, mask, f"{b.upper()} {_LABELS[stat]}"))
+        rows.append(np.hstack(cells))
+    if "d_amv" in ds:
+        d = ds["d_amv"].values
+        extra = _cell(d, float(d.max()), mask, "D-AM-V |HIGH-LOW|")
+        pad = np.full((extra.shape[0], rows[0].shape[1] - CELL, 3), 255, np.uint8)
+        rows.append(np.hstack([extra, pad]))
+    return np.vstack(rows)
+
+
+def write_png(img: np.ndarray, path: str | Path) -> Path:
+    """Encode and move into place atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise ValueError(f"could not encode {path}")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(buf.tobytes())
+    os.replace(tmp, path)
+    return path

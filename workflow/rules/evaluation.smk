@@ -1,0 +1,15 @@
+rule edc:
+    input:
+        pairs="results/{dataset}/pairs.nc",
+        embeddings="results/{dataset}/{model}/embeddings.nc",
+        quality="results/{dataset}/quality/{fiqa}.nc",
+    output:
+        "results/{dataset}/{model}/edc/{fiqa}.nc",
+    params:
+        evaluation=config["evaluation"],
+    log:
+        "logs/edc/{dataset}/{model}/{fiqa}.log",
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/edc.py"

@@ -1,0 +1,14 @@
+rule amva:
+    input:
+        cam="results/{dataset}/{model}/cam/{cam}.nc",
+        bins="results/{dataset}/bins/{fiqa}.nc",
+    output:
+        "results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
+    params:
+        face_mask=config["face_mask"],
+    log:
+        "logs/amva/{dataset}/{model}/{cam}/{fiqa}.log",
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/variation.py"
