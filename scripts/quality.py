@@ -1,18 +1,14 @@
 """Score every face of a dataset with one FIQA instance."""
 
-import torch
-
 from amva.io import read_dataset, write_dataset
-from amva.models import load_model, pick_device
+from amva.models import load_for_job
 from amva.quality import score
 from amva.runlog import log_to
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]) as log:
-    torch.set_num_threads(sm.threads)
     spec = dict(sm.params.spec)
-    device = pick_device(sm.params.device)
-    model = load_model(sm.params.model).to(device)
+    model, device = load_for_job(sm.params.model, sm.params.device, sm.threads)
     faces = read_dataset(sm.input.faces, required=("pixels",))
     method, batch_size = spec.pop("method"), spec.pop("batch_size")
     spec.pop("model")

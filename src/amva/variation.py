@@ -180,3 +180,12 @@ def bins_dataset(quality: xr.Dataset, mode: str = "high_low", k: float | int = 0
     )
     ds["bin"].attrs = {"description": "quality bin of the image; empty when in none"}
     return ds
+
+
+def binned_images(bins: list[xr.Dataset]) -> list[str]:
+    """Sorted ids of the images that any of these bin assignments puts in a bin."""
+    wanted: set[str] = set()
+    for ds in bins:
+        labels = ds["bin"]
+        wanted.update(labels["image"].values[labels.values != ""].tolist())
+    return sorted(wanted)

@@ -13,8 +13,10 @@ from amva.cam.targets import get_target
 
 METHODS: dict[str, type[BaseCAM]] = {"scorecam": ScoreCAM, "gradcam": GradCAM}
 DEFAULT_TARGET = {"scorecam": "self_cosine", "gradcam": "self_projection"}
+# the config keys each method's constructor takes
+OPTIONS = {"scorecam": ("batch_size", "weighting", "temperature", "fuse"), "gradcam": ()}
 
-__all__ = ["BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "METHODS", "DEFAULT_TARGET", "make_cam"]
+__all__ = ["BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "METHODS", "DEFAULT_TARGET", "make_cam", "cam_from_config"]
 
 
 def make_cam(model: nn.Module, method: str, target: str = "default", layer: str = "auto", **options: Any) -> BaseCAM:
@@ -23,3 +25,10 @@ def make_cam(model: nn.Module, method: str, target: str = "default", layer: str 
         raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(METHODS)}")
     name = DEFAULT_TARGET[method] if target == "default" else target
     return METHODS[method](model, get_target(name), layer, **options)
+
+
+def cam_from_config(model: nn.Module, spec: dict[str, Any]) -> BaseCAM:
+    """Build a CAM from a ``cams:`` entry, passing each method only the options it takes."""
+    method = spec["method"]
+    options = {key: spec[key] for key in OPTIONS.get(method, ()) if key in spec}
+    return make_cam(model, method, spec.get("target", "default"), spec.get("layer", "auto"), **options)

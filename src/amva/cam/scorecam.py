@@ -14,6 +14,7 @@ from torch import nn
 
 from amva.cam.base import EPS, BaseCAM
 from amva.cam.targets import Target
+from amva.models.fuse import fuse_conv_bn
 
 Weighting = Literal["softmax", "raw"]
 
@@ -22,8 +23,9 @@ class ScoreCAM(BaseCAM):
     """Score-CAM with batched masked passes and exact savings.
 
     Channels that are constant over the map give an all-zero mask; they share one
-    forward of the black image instead of one each. Weights are ``softmax(s / T)``
-    (the reference definition at ``T = 1``) or the raw scores.
+    forward of the black image instead of one each. The masked passes run on a copy
+    of the model with BatchNorm folded into the convolutions (``fuse=True``). Weights
+    are ``softmax(s / T)`` (the reference definition at ``T = 1``) or the raw scores.
     """
 
     def __init__(
@@ -34,8 +36,10 @@ class ScoreCAM(BaseCAM):
         batch_size: int = 4,
         weighting: Weighting = "softmax",
         temperature: float = 1.0,
+        fuse: bool = True,
     ) -> None:
         super().__init__(model, target, layer)
+        self.masked_model = fuse_conv_bn(model) if fuse else model
         if weighting not in ("softmax", "raw"):
             raise ValueError(f"Score-CAM weighting {weighting!r}: use 'softmax' or 'raw'")
         self.batch_size = batch_size
@@ -59,13 +63,13 @@ class ScoreCAM(BaseCAM):
         scores = torch.empty(acts.shape[0], dtype=reference.dtype, device=image.device)
         active = torch.nonzero(varying).flatten()
         if active.numel() < acts.shape[0]:  # every constant channel masks to black
-            black = self.model(torch.zeros_like(image)[None])
+            black = self.masked_model(torch.zeros_like(image)[None])
             scores[~varying] = self.target(black, reference[None])[0]
         buf = torch.empty((self.batch_size, *image.shape), dtype=image.dtype, device=image.device)
         for start in range(0, active.numel(), self.batch_size):
             idx = active[start : start + self.batch_size]
             batch = torch.mul(image[None], masks[idx, None], out=buf[: idx.numel()])
-            emb = self.model(batch)
+            emb = self.masked_model(batch)
             scores[idx] = self.target(emb, reference.expand_as(emb))
         return scores
 

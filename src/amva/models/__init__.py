@@ -41,3 +41,10 @@ def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def load_for_job(spec: dict[str, Any], device: str = "auto", threads: int = 1) -> tuple[FaceModel, torch.device]:
+    """The model of a ``models:`` entry on the job's device, with the job's CPU threads."""
+    torch.set_num_threads(max(1, threads))
+    dev = pick_device(device)
+    return load_model(spec).to(dev), dev

@@ -1,0 +1,106 @@
+"""CAM speed on the real SFace, CPU or GPU: forward throughput, Grad-CAM and Score-CAM cost.
+
+Compares Score-CAM against the machine's limit, (C + 1) x FLOPs per forward / dense
+GEMM FLOP rate of the same cores, and the fused against the unfused masked passes.
+Prints a Markdown table; `python bench/bench_cam.py --help` for options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from amva.cam import make_cam
+from amva.models import pick_device
+from amva.models.sface import load_sface
+
+
+def conv_linear_flops(model: nn.Module, x: torch.Tensor) -> float:
+    """Multiply-adds x 2 of every Conv2d and Linear for one image."""
+    total = 0.0
+
+    def count(module: nn.Module, _inp: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += 2.0 * k * out.numel() / out.shape[0]
+        elif isinstance(module, nn.Linear):
+            total += 2.0 * module.in_features * module.out_features
+
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.inference_mode():
+        model(x[:1])
+    for h in handles:
+        h.remove()
+    return total
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, device: torch.device, repeats: int) -> float:
+    """Median seconds of ``repeats`` calls after one warm-up."""
+    fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def gemm_rate(device: torch.device, n: int = 2048) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    return 2.0 * n**3 / timed(lambda: a @ b, device, 10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--images", type=int, default=2, help="images per Score-CAM timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    model = load_sface().to(device)
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.rand(32, 3, 112, 112, generator=gen) * 255).to(device)
+    flops = conv_linear_flops(model, x)
+    rate = gemm_rate(device)
+    print(f"machine: {platform.processor() or platform.machine()}, device {device}, threads {args.threads}, "
+          f"torch {torch.__version__}")
+    print(f"SFace forward: {flops / 1e9:.3f} GFLOP/image; dense GEMM: {rate / 1e9:.1f} GFLOP/s\n")
+    print("| measurement | batch | median | images/s |\n|---|---|---|---|")
+    forward = {}
+    with torch.inference_mode():
+        for bs in (1, 2, 4, 8, 32):
+            t = timed(lambda: model(x[:bs]), device, args.repeats * 3)
+            forward[bs] = t / bs
+            print(f"| forward | {bs} | {t * 1e3:.1f} ms | {bs / t:.1f} |")
+    best_forward = min(forward.values())
+    grad = make_cam(model, "gradcam")
+    for bs in (4, 16):
+        t = timed(lambda: grad(x[:bs]), device, args.repeats)
+        print(f"| Grad-CAM | {bs} | {t * 1e3:.1f} ms | {bs / t:.1f} ({t / bs / best_forward:.2f}x forward) |")
+    channels = 1024
+    limit = (channels + 1) * flops / rate
+    for fuse in (False, True):
+        for bs in (2, 4, 8):
+            cam = make_cam(model, "scorecam", batch_size=bs, fuse=fuse)
+            t = timed(lambda: cam(x[: args.images]), device, 1) / args.images
+            print(f"| Score-CAM {'fused' if fuse else 'unfused'} | {bs} | {t:.2f} s/image | "
+                  f"{1 / t:.3f} ({t / limit:.2f}x machine limit {limit:.2f} s) |")
+
+
+if __name__ == "__main__":
+    main()

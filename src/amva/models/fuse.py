@@ -1,0 +1,27 @@
+"""Inference-only rewrites that keep a model's function and cut memory traffic."""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+
+def fuse_conv_bn(model: nn.Module) -> nn.Module:
+    """A copy with every BatchNorm2d that directly follows a Conv2d folded into the conv.
+
+    Exact up to float rounding in eval mode; saves one full pass over each activation,
+    which dominates on CPUs at the small batches Score-CAM runs. The original model is
+    untouched (BN statistics stay available to methods that read them), and module
+    names are kept so hooks by name still resolve.
+    """
+    fused = copy.deepcopy(model).eval()
+    for parent in fused.modules():
+        names = list(parent._modules)
+        for first, second in zip(names, names[1:]):
+            conv, bn = parent._modules[first], parent._modules[second]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                parent._modules[first] = fuse_conv_bn_eval(conv, bn)
+                parent._modules[second] = nn.Identity()
+    return fused

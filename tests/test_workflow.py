@@ -1,0 +1,143 @@
+"""The real Snakemake engine on a tiny config: outputs, values, incrementality, report."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from amva.io import read_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(sources: Path) -> dict:
+    return {
+        "seed": 0,
+        "datasets": {
+            "tiny": {
+                "format": "demo",
+                "sources": str(sources),
+                "severities": [3],
+                "degradations": ["gaussian_blur", "occlusion", "underexposure"],
+            }
+        },
+        "models": {"sface": {"kind": "sface"}},
+        "fiqa": {"serfiq": {"method": "serfiq", "model": "sface", "T": 20}},
+        "cams": {
+            "gradcam": {"method": "gradcam", "batch_size": 8},
+            "gradcam_binned": {"method": "gradcam", "images": "binned"},
+        },
+        "bins": {"mode": "high_low", "k": 4},
+        "evaluation": {"threshold": {"fnmr": 0.1}},
+    }
+
+
+def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml"]
+    return subprocess.run([*cmd, *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, demo_sources):
+    workdir = tmp_path_factory.mktemp("wf")
+    sources = next(iter(demo_sources.values())).parent
+    proc = snakemake(workdir, "--cores", "2", config=tiny_config(sources))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir
+
+
+def test_outputs_exist_with_logs_and_provenance(run):
+    res = run / "results"
+    for rel in [
+        "tiny/faces.nc", "tiny/pairs.nc", "tiny/rejected.csv", "tiny/quality/serfiq.nc",
+        "tiny/bins/serfiq.nc", "tiny/sface/embeddings.nc", "tiny/sface/cam/gradcam.nc",
+        "tiny/sface/gradcam/amva/serfiq.nc", "tiny/sface/edc/serfiq.nc",
+        "report/tiny/sface/gradcam/serfiq/maps.png", "report/tiny/sface/edc.svg",
+    ]:
+        assert (res / rel).stat().st_size > 0, rel
+    for nc in res.rglob("*.nc"):
+        attrs = read_dataset(nc).attrs
+        assert {"amva_config", "amva_versions", "amva_git_commit", "amva_created"} <= set(attrs), nc
+    assert len(list((run / "logs").rglob("*.log"))) >= 10
+
+
+def test_maps_bins_and_statistics_agree(run):
+    res = run / "results" / "tiny"
+    faces = read_dataset(res / "faces.nc")
+    assert faces.sizes["image"] == 20
+    maps = read_dataset(res / "sface/cam/gradcam.nc")["maps"]
+    assert maps.shape == (20, 112, 112) and float(maps.min()) >= 0 and float(maps.max()) <= 1
+    bins = read_dataset(res / "bins/serfiq.nc")
+    binned = read_dataset(res / "sface/cam/gradcam_binned.nc")
+    labels = bins["bin"]
+    assert sorted(binned["image"].values) == sorted(labels["image"].values[labels.values != ""])
+    ds = read_dataset(res / "sface/gradcam/amva/serfiq.nc")
+    assert ds["bin_size"].values.tolist() == [4, 4]
+    mask = ds["face_mask"].values.astype(bool)
+    low = maps.sel(image=labels["image"].values[labels.values == "low"]).values
+    assert ds["region_mean"].sel(bin="low", stat="amv", region="outside").item() == pytest.approx(
+        low.std(axis=0, ddof=1)[~mask].mean(), rel=1e-4
+    )
+    q = bins["quality"]
+    assert q.sel(image=labels["image"].values[labels.values == "high"]).min() > q.sel(
+        image=labels["image"].values[labels.values == "low"]
+    ).max()
+
+
+def test_edc_starts_at_plain_fnmr(run):
+    res = run / "results" / "tiny"
+    pairs = read_dataset(res / "pairs.nc")
+    emb = read_dataset(res / "sface/embeddings.nc")["embedding"].values
+    index = {k: i for i, k in enumerate(read_dataset(res / "sface/embeddings.nc")["image"].values)}
+    e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    gen = pairs["genuine"].values.astype(bool)
+    s = np.array([e[index[a]] @ e[index[b]] for a, b in zip(pairs["a"].values, pairs["b"].values)])
+    edc = read_dataset(res / "sface/edc/serfiq.nc")
+    tau = edc.attrs["threshold"]
+    assert edc["fnmr"].values[0] == pytest.approx(np.mean(s[gen] < tau))
+    assert edc["fnmr"].values[0] == pytest.approx(0.1, abs=0.02)
+    assert "pauc_0.2" in edc.attrs
+
+
+def test_second_run_does_nothing_and_config_changes_rerun_downstream_only(run):
+    proc = snakemake(run, "-n", "--cores", "2")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["bins"]["k"] = 3
+    proc = snakemake(run, "-n", "--cores", "2", config=cfg)
+    jobs = set(re.findall(r"^rule (\w+):", proc.stdout, flags=re.M))
+    assert {"bins", "amva", "figures"} <= jobs
+    assert not jobs & {"faces", "quality", "embeddings", "edc"}
+
+
+def test_report_is_offline(run):
+    proc = snakemake(run, "--report", "report.html")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    html = (run / "report.html").read_text()
+    external = re.findall(r"<(?:script|link|img|iframe)[^>]+(?:src|href)=[\"'](https?:)?//", html)
+    assert not external
+    assert "maps.png" in html and "edc.svg" in html
+
+
+def test_bad_config_names_the_key(tmp_path, demo_sources):
+    cfg = tiny_config(next(iter(demo_sources.values())).parent)
+    cfg["bins"]["kk"] = 3
+    proc = snakemake(tmp_path, "-n", config=cfg)
+    assert proc.returncode != 0 and "'kk' was unexpected" in proc.stdout + proc.stderr
+    cfg = tiny_config(next(iter(demo_sources.values())).parent)
+    cfg["fiqa"]["serfiq"]["model"] = "r100"
+    proc = snakemake(tmp_path, "-n", config=cfg)
+    assert proc.returncode != 0 and "fiqa.serfiq.model = 'r100'" in proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-2000:]
