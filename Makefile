@@ -21,10 +21,13 @@ report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
 
 test: $(STAMP)
+	$(BIN)/ruff check src scripts tests bench
+	$(BIN)/ruff format --check src scripts tests bench
 	$(BIN)/python -m amva.datasets.demo fetch resources/demo
 	$(BIN)/pytest
 
 lint: $(STAMP)
+	$(BIN)/ruff check src scripts tests bench
 	$(BIN)/snakemake --lint
 
 clean:

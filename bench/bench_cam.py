@@ -77,29 +77,33 @@ def main() -> None:
     x = (torch.rand(32, 3, 112, 112, generator=gen) * 255).to(device)
     flops = conv_linear_flops(model, x)
     rate = gemm_rate(device)
-    print(f"machine: {platform.processor() or platform.machine()}, device {device}, threads {args.threads}, "
-          f"torch {torch.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, device {device}, threads {args.threads}, "
+        f"torch {torch.__version__}"
+    )
     print(f"SFace forward: {flops / 1e9:.3f} GFLOP/image; dense GEMM: {rate / 1e9:.1f} GFLOP/s\n")
     print("| measurement | batch | median | images/s |\n|---|---|---|---|")
     forward = {}
     with torch.inference_mode():
         for bs in (1, 2, 4, 8, 32):
-            t = timed(lambda: model(x[:bs]), device, args.repeats * 3)
+            t = timed(lambda bs=bs: model(x[:bs]), device, args.repeats * 3)
             forward[bs] = t / bs
             print(f"| forward | {bs} | {t * 1e3:.1f} ms | {bs / t:.1f} |")
     best_forward = min(forward.values())
     grad = make_cam(model, "gradcam")
     for bs in (4, 16):
-        t = timed(lambda: grad(x[:bs]), device, args.repeats)
+        t = timed(lambda bs=bs: grad(x[:bs]), device, args.repeats)
         print(f"| Grad-CAM | {bs} | {t * 1e3:.1f} ms | {bs / t:.1f} ({t / bs / best_forward:.2f}x forward) |")
     channels = 1024
     limit = (channels + 1) * flops / rate
     for fuse in (False, True):
         for bs in (2, 4, 8):
             cam = make_cam(model, "scorecam", batch_size=bs, fuse=fuse)
-            t = timed(lambda: cam(x[: args.images]), device, 1) / args.images
-            print(f"| Score-CAM {'fused' if fuse else 'unfused'} | {bs} | {t:.2f} s/image | "
-                  f"{1 / t:.3f} ({t / limit:.2f}x machine limit {limit:.2f} s) |")
+            t = timed(lambda cam=cam: cam(x[: args.images]), device, 1) / args.images
+            print(
+                f"| Score-CAM {'fused' if fuse else 'unfused'} | {bs} | {t:.2f} s/image | "
+                f"{1 / t:.3f} ({t / limit:.2f}x machine limit {limit:.2f} s) |"
+            )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ from amva.runlog import log_to
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]):
-    ds = read_dataset(sm.input[0], required=("maps", "region_mean"))
-    write_png(stat_panel(ds), sm.output.maps)
+    ds = read_dataset(sm.input.amva, required=("maps", "region_mean", "bin_of_image"))
+    faces = read_dataset(sm.input.faces, required=("pixels",))
+    write_png(stat_panel(ds, faces), sm.output.maps)
     w = sm.wildcards
     write_svg(region_chart(ds, f"{w.dataset} · {w.model} · {w.cam} · {w.fiqa}"), sm.output.regions)

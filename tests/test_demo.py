@@ -11,10 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
+import amva.fetch
 from amva.datasets import demo
 from amva.datasets.align import FaceDetector
 from amva.datasets.degrade import DEGRADATIONS, PARAMS, SEVERITIES, degrade
 from amva.datasets.demo import SOURCES, build_demo, fetch_sources
+from amva.io import sha256_file
 
 N_PER_SOURCE = 1 + len(DEGRADATIONS) * len(SEVERITIES)
 
@@ -54,7 +56,7 @@ def test_fetch_is_idempotent_without_network(copy_dir, monkeypatch):
     def no_pip(*args, **kwargs):
         raise AssertionError("downloaded although every photo was present")
 
-    monkeypatch.setattr(demo, "_download", no_pip)
+    monkeypatch.setattr(amva.fetch, "_download", no_pip)
     assert fetch_sources(copy_dir) == {s.name: copy_dir / s.file for s in SOURCES}
 
 
@@ -62,17 +64,17 @@ def test_missing_photo_is_extracted_from_its_archive_only(copy_dir, demo_sources
     """A missing photo triggers one download of its own archive (faked here)."""
     calls = []
 
-    def fake_download(archive, workdir):
-        calls.append(archive)
+    def fake_download(requirement, sdist, workdir):
+        calls.append((requirement, sdist))
         tar_path = Path(workdir) / "face_recognition-1.3.0.tar.gz"
         with tarfile.open(tar_path, "w:gz") as tf:
             tf.add(demo_sources["obama2"], "face_recognition-1.3.0/tests/test_images/obama2.jpg")
         return tar_path
 
-    monkeypatch.setattr(demo, "_download", fake_download)
+    monkeypatch.setattr(amva.fetch, "_download", fake_download)
     (copy_dir / "obama2.jpg").unlink()
     paths = fetch_sources(copy_dir)
-    assert calls == ["face_recognition==1.3.0 sdist"]
+    assert calls == [("face_recognition==1.3.0", True)]
     assert paths["obama2"].read_bytes() == demo_sources["obama2"].read_bytes()
     assert not list(copy_dir.glob(".*.part"))  # temp file replaced atomically
 
@@ -87,7 +89,7 @@ def test_corrupted_photo_names_file_and_hashes(copy_dir, corrupt):
         with pytest.raises(ValueError, match="sha256") as err:
             call()
         msg = str(err.value)
-        assert "obama3.jpg" in msg and expected in msg and demo._sha256(path) in msg
+        assert "obama3.jpg" in msg and expected in msg and sha256_file(path) in msg
 
 
 def test_cli_fetch(copy_dir):
@@ -168,7 +170,7 @@ def faces(built):
 
 
 def test_degradation_table_covers_severities():
-    assert len(SEVERITIES) >= 3 and SEVERITIES == tuple(range(1, len(SEVERITIES) + 1))
+    assert len(SEVERITIES) >= 3 and tuple(range(1, len(SEVERITIES) + 1)) == SEVERITIES
     assert set(PARAMS) == set(DEGRADATIONS) and all(len(p) == len(SEVERITIES) for p in PARAMS.values())
 
 
@@ -184,7 +186,7 @@ def test_degradation_properties(kind, faces):
             assert out.shape == face.shape and out.dtype == np.uint8
             assert degrade(face, kind, s, np.random.default_rng([7, s])).tobytes() == out.tobytes()
         mse = [_mse(out, face) for out in outs]
-        assert 0 < mse[0] and all(a < b for a, b in pairwise(mse)), mse
+        assert mse[0] > 0 and all(a < b for a, b in pairwise(mse)), mse
 
 
 @pytest.mark.parametrize("kind", ["gaussian_blur", "motion_blur", "downscale"])

@@ -36,7 +36,7 @@ def test_curve_matches_brute_force_and_ties_leave_together(pairs):
     ds = edc_fnmr(scores, genuine, quality, tau)
     gq = quality[genuine]
     assert ds.sizes["discard"] == np.unique(gq).size
-    for cut, fnmr, kept in zip(ds["quality_cut"].values, ds["fnmr"].values, ds["kept_pairs"].values):
+    for cut, fnmr, kept in zip(ds["quality_cut"].values, ds["fnmr"].values, ds["kept_pairs"].values, strict=False):
         assert kept == np.sum(gq >= cut)
         assert fnmr == pytest.approx(brute_force_fnmr(scores[genuine], gq, tau, cut))
     assert ds["fnmr"].values[-1] < ds["fnmr"].values[0]  # quality predicts errors here

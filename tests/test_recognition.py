@@ -21,11 +21,17 @@ def test_demo_labels_and_pairs(demo):
 
 
 def test_same_person_scores_above_different_person(sface, demo):
-    faces, pairs, _ = demo
+    faces, _pairs, _ = demo
     originals = faces.sel(image=faces["severity"] == 0)
     emb = embed(originals, sface, torch.device("cpu"))["embedding"]
-    same = comparison_scores(emb, np.array(["obama/original/0", "obama/original/0", "obama2/original/0"]),
-                             np.array(["obama2/original/0", "obama3/original/0", "obama3/original/0"]))
-    diff = comparison_scores(emb, np.array(["obama/original/0", "obama/original/0", "biden/original/0"]),
-                             np.array(["biden/original/0", "astronaut/original/0", "astronaut/original/0"]))
+    same = comparison_scores(
+        emb,
+        np.array(["obama/original/0", "obama/original/0", "obama2/original/0"]),
+        np.array(["obama2/original/0", "obama3/original/0", "obama3/original/0"]),
+    )
+    diff = comparison_scores(
+        emb,
+        np.array(["obama/original/0", "obama/original/0", "biden/original/0"]),
+        np.array(["biden/original/0", "astronaut/original/0", "astronaut/original/0"]),
+    )
     assert same.min() > 0.5 and diff.max() < 0.363  # OpenCV's SFace cosine threshold

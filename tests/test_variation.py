@@ -70,7 +70,9 @@ def test_amva_regions_and_d_amv():
     maps = xr.DataArray(
         np.concatenate([high, low, base[None]]), coords={"image": ids}, dims=("image", "y", "x")
     ).assign_coords(y=np.arange(112), x=np.arange(112))
-    q = xr.Dataset({"quality": xr.DataArray(np.r_[np.arange(n) + 100.0, np.arange(n), 50.0], coords={"image": ids}, dims="image")})
+    q = xr.Dataset(
+        {"quality": xr.DataArray(np.r_[np.arange(n) + 100.0, np.arange(n), 50.0], coords={"image": ids}, dims="image")}
+    )
     bins = bins_dataset(q, "high_low", k=n)
     ds = amva(maps, bins, mask)
     amv_out = ds["region_mean"].sel(stat="amv", region="outside")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -26,14 +27,33 @@ def tiny_config(sources: Path) -> dict:
             }
         },
         "models": {"sface": {"kind": "sface"}},
-        "fiqa": {"serfiq": {"method": "serfiq", "model": "sface", "T": 20}},
+        "fiqa": {
+            "serfiq": {"method": "serfiq", "model": "sface", "T": 20},
+            "brisque": {"method": "brisque"},
+            "sharpness": {"method": "sharpness"},
+            "imported": {"method": "scores_file", "path": str(sources.parent / "scores_{dataset}.txt")},
+        },
         "cams": {
             "gradcam": {"method": "gradcam", "batch_size": 8},
-            "gradcam_binned": {"method": "gradcam", "images": "binned"},
+            "gradcam_binned": {"method": "gradcam", "images": "binned", "fiqa": ["serfiq"]},
         },
         "bins": {"mode": "high_low", "k": 4},
         "evaluation": {"threshold": {"fnmr": 0.1}},
     }
+
+
+TINY_IDS = [
+    f"{s}/{k}/{v}"
+    for s in ("obama", "obama2", "obama3", "biden", "astronaut")
+    for k, v in [("original", 0), ("gaussian_blur", 3), ("occlusion", 3), ("underexposure", 3)]
+]
+
+
+def write_scores(path: Path) -> None:
+    """A tool's "path score" file: one line per tiny image, plus one for an image not in the set."""
+    rng = np.random.default_rng(0)
+    lines = [f"/data/tiny/{i}.png {rng.random():.6f}" for i in TINY_IDS] + ["/data/tiny/elsewhere/x.png 0.5"]
+    path.write_text("\n".join(lines) + "\n")
 
 
 def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
@@ -46,8 +66,11 @@ def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subproce
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, demo_sources):
     workdir = tmp_path_factory.mktemp("wf")
-    sources = next(iter(demo_sources.values())).parent
-    proc = snakemake(workdir, "--cores", "2", config=tiny_config(sources))
+    (workdir / "photos").mkdir()
+    for path in demo_sources.values():
+        (workdir / "photos" / path.name).symlink_to(path)
+    write_scores(workdir / "scores_tiny.txt")
+    proc = snakemake(workdir, "--cores", "2", config=tiny_config(workdir / "photos"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir
 
@@ -55,10 +78,17 @@ def run(tmp_path_factory, demo_sources):
 def test_outputs_exist_with_logs_and_provenance(run):
     res = run / "results"
     for rel in [
-        "tiny/faces.nc", "tiny/pairs.nc", "tiny/rejected.csv", "tiny/quality/serfiq.nc",
-        "tiny/bins/serfiq.nc", "tiny/sface/embeddings.nc", "tiny/sface/cam/gradcam.nc",
-        "tiny/sface/gradcam/amva/serfiq.nc", "tiny/sface/edc/serfiq.nc",
-        "report/tiny/sface/gradcam/serfiq/maps.png", "report/tiny/sface/edc.svg",
+        "tiny/faces.nc",
+        "tiny/pairs.nc",
+        "tiny/rejected.csv",
+        "tiny/quality/serfiq.nc",
+        "tiny/bins/serfiq.nc",
+        "tiny/sface/embeddings.nc",
+        "tiny/sface/cam/gradcam.nc",
+        "tiny/sface/gradcam/amva/serfiq.nc",
+        "tiny/sface/edc/serfiq.nc",
+        "report/tiny/sface/gradcam/serfiq/maps.png",
+        "report/tiny/sface/edc.svg",
     ]:
         assert (res / rel).stat().st_size > 0, rel
     for nc in res.rglob("*.nc"):
@@ -85,9 +115,29 @@ def test_maps_bins_and_statistics_agree(run):
         low.std(axis=0, ddof=1)[~mask].mean(), rel=1e-4
     )
     q = bins["quality"]
-    assert q.sel(image=labels["image"].values[labels.values == "high"]).min() > q.sel(
-        image=labels["image"].values[labels.values == "low"]
-    ).max()
+    assert (
+        q.sel(image=labels["image"].values[labels.values == "high"]).min()
+        > q.sel(image=labels["image"].values[labels.values == "low"]).max()
+    )
+
+
+def test_fiqa_methods_tables_and_imports(run):
+    res = run / "results" / "tiny"
+    brisque = read_dataset(res / "quality/brisque.nc")
+    assert brisque.attrs["higher_is_better_raw"] == 0
+    np.testing.assert_allclose(brisque["quality"], -brisque["raw"])
+    imported = read_dataset(res / "quality/imported.nc")
+    assert np.all(np.isfinite(imported["quality"])) and imported.sizes["image"] == 20
+    problems = pd.read_csv(res / "quality/imported.problems.csv")
+    assert problems["kind"].tolist() == ["extra"] and "elsewhere/x.png" in problems["item"].item()
+    validation = pd.read_csv(res / "quality/validation.csv").set_index(["fiqa", "degradation"])
+    assert set(validation.index.get_level_values(0)) == {"serfiq", "brisque", "sharpness", "imported"}
+    assert validation.loc[("sharpness", "gaussian_blur"), "spearman"] < -0.5
+    agreement = pd.read_csv(res / "quality/agreement.csv")
+    assert len(agreement) == 6 and {"high_overlap", "low_overlap"} <= set(agreement.columns)
+    regions = pd.read_csv(run / "results/report/regions.csv")
+    assert len(regions) == (4 + 1) * 2 * 2  # (gradcam x 4 FIQA + gradcam_binned x serfiq) x bins x stats
+    assert not (res / "sface/gradcam_binned/amva/brisque.nc").exists()
 
 
 def test_edc_starts_at_plain_fnmr(run):
@@ -97,7 +147,7 @@ def test_edc_starts_at_plain_fnmr(run):
     index = {k: i for i, k in enumerate(read_dataset(res / "sface/embeddings.nc")["image"].values)}
     e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     gen = pairs["genuine"].values.astype(bool)
-    s = np.array([e[index[a]] @ e[index[b]] for a, b in zip(pairs["a"].values, pairs["b"].values)])
+    s = np.array([e[index[a]] @ e[index[b]] for a, b in zip(pairs["a"].values, pairs["b"].values, strict=False)])
     edc = read_dataset(res / "sface/edc/serfiq.nc")
     tau = edc.attrs["threshold"]
     assert edc["fnmr"].values[0] == pytest.approx(np.mean(s[gen] < tau))
@@ -114,6 +164,18 @@ def test_second_run_does_nothing_and_config_changes_rerun_downstream_only(run):
     jobs = set(re.findall(r"^rule (\w+):", proc.stdout, flags=re.M))
     assert {"bins", "amva", "figures"} <= jobs
     assert not jobs & {"faces", "quality", "embeddings", "edc"}
+
+
+def test_adding_a_dataset_schedules_only_its_jobs(run, demo_sources):
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    root = run / "extra"
+    (root / "obama").mkdir(parents=True, exist_ok=True)
+    cfg["datasets"]["extra"] = {"format": "folder", "root": str(root)}
+    proc = snakemake(run, "-n", "--cores", "2", config=cfg)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    wildcards = re.findall(r"^\s+wildcards: (.*)$", proc.stdout, flags=re.M)
+    assert wildcards and all("dataset=extra" in w for w in wildcards)
+    assert "rule faces:" in proc.stdout
 
 
 def test_report_is_offline(run):

@@ -41,9 +41,7 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 def _git_commit() -> str:
     here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return out.stdout.strip() or "unknown"
@@ -93,7 +91,9 @@ def _atomic_target(path: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
-def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str], config: Mapping[str, Any] | None = None, **extra: str | int | float) -> Path:
+def write_dataset(
+    ds: xr.Dataset, path: str | os.PathLike[str], config: Mapping[str, Any] | None = None, **extra: str | int | float
+) -> Path:
     """Write ``ds`` to netCDF with provenance attributes, atomically."""
     path = Path(path)
     ds = ds.copy()
@@ -109,16 +109,22 @@ def write_dataset(ds: xr.Dataset, path: str | os.PathLike[str], config: Mapping[
     return path
 
 
-def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write a table atomically (rejected.csv, validation tables)."""
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write a file atomically, readable by all (figures, tables, fetched photos)."""
     path = Path(path)
-    tmp = _atomic_target(path, ".csv")
+    tmp = _atomic_target(path, ".part")
     try:
-        df.to_csv(tmp, index=False)
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)  # mkstemp makes 0600
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write a table atomically (rejected.csv, validation tables)."""
+    return write_bytes(path, df.to_csv(index=False).encode())
 
 
 class ResultFileError(ValueError):
@@ -139,13 +145,11 @@ def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -
         raise ResultFileError(f"{path}: file not found; run the workflow step that makes it") from exc
     except (OSError, ValueError) as exc:
         raise ResultFileError(
-            f"{path}: not a readable netCDF file ({exc}); delete it and re-run "
-            "(snakemake --rerun-incomplete)"
+            f"{path}: not a readable netCDF file ({exc}); delete it and re-run (snakemake --rerun-incomplete)"
         ) from exc
     missing = [name for name in required if name not in ds.variables]
     if missing:
         raise ResultFileError(
-            f"{path}: lacks {', '.join(missing)}; it was not written by this version of amva, "
-            "delete it and re-run"
+            f"{path}: lacks {', '.join(missing)}; it was not written by this version of amva, delete it and re-run"
         )
     return ds

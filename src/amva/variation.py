@@ -20,7 +20,7 @@ REGIONS = ("inside", "outside")
 def _bin_count(k: float | int, n: int) -> int:
     """``k`` is a count (int >= 1) or a fraction of the images (0 < k < 1)."""
     if isinstance(k, float) and 0 < k < 1:
-        count = int(round(k * n))
+        count = round(k * n)
     elif float(k).is_integer() and k >= 1:
         count = int(k)
     else:
@@ -110,9 +110,7 @@ def set_statistics(maps: np.ndarray) -> np.ndarray:
     if maps.shape[0] < 2:
         raise ValueError(f"a set needs at least 2 maps for its variation, got {maps.shape[0]}")
     med = lower_median(maps)
-    return np.stack(
-        [maps.mean(axis=0), maps.std(axis=0, ddof=1), med, ((maps - med) ** 2).std(axis=0, ddof=1)]
-    )
+    return np.stack([maps.mean(axis=0), maps.std(axis=0, ddof=1), med, ((maps - med) ** 2).std(axis=0, ddof=1)])
 
 
 def amva(maps: xr.DataArray, bins: xr.Dataset, mask: xr.DataArray) -> xr.Dataset:

@@ -24,7 +24,7 @@ rule cam:
     output:
         "results/{dataset}/{model}/cam/{cam}.nc",
     params:
-        spec=cam_spec,
+        spec=cam_params,
         model=model_spec,
         device=config["device"],
     threads: 8

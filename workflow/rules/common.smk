@@ -1,5 +1,7 @@
 from snakemake.utils import validate
 
+from amva.quality import check_entry
+
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -12,12 +14,17 @@ SCRIPTS = "../../scripts"
 def check_references():
     """Fail before any job runs when an entry names something that is not configured."""
     for name, spec in config["fiqa"].items():
-        if spec["model"] not in config["models"]:
+        if "model" in spec and spec["model"] not in config["models"]:
             raise ValueError(
                 f"config fiqa.{name}.model = {spec['model']!r}: not a key of models "
                 f"({', '.join(config['models'])})"
             )
+        if spec["method"] != "scores_file":
+            check_entry(name, spec)
     for name, spec in config["cams"].items():
+        unknown = set(spec.get("fiqa", [])) - set(config["fiqa"])
+        if unknown:
+            raise ValueError(f"config cams.{name}.fiqa names {sorted(unknown)}: not keys of fiqa")
         if spec["method"] == "gradcam" and spec["target"] == "self_cosine":
             raise ValueError(
                 f"config cams.{name}.target = self_cosine: its gradient is zero at the image, "
@@ -47,39 +54,92 @@ def cam_spec(wildcards):
     return config["cams"][wildcards.cam]
 
 
+def cam_params(wildcards):
+    """The CAM entry without its FIQA list, unless that list decides which images get maps."""
+    spec = cam_spec(wildcards)
+    return spec if spec["images"] == "binned" else {k: v for k, v in spec.items() if k != "fiqa"}
+
+
 def model_spec(wildcards):
     return config["models"][wildcards.model]
 
 
 def fiqa_model_spec(wildcards):
-    return config["models"][config["fiqa"][wildcards.fiqa]["model"]]
+    """The FR model a computed FIQA uses; empty for methods that look at the image only."""
+    name = config["fiqa"][wildcards.fiqa].get("model")
+    return config["models"][name] if name else {}
+
+
+def _fiqa_names(imported):
+    names = [n for n, s in config["fiqa"].items() if (s["method"] == "scores_file") == imported]
+    return "|".join(names) or "^$"
+
+
+def computed_fiqa():
+    return _fiqa_names(imported=False)
+
+
+def imported_fiqa():
+    return _fiqa_names(imported=True)
+
+
+def scores_file(wildcards):
+    """The score file of an imported FIQA; ``{dataset}`` in its path names the dataset."""
+    return fiqa_spec(wildcards)["path"].replace("{dataset}", wildcards.dataset)
+
+
+def cam_fiqa(cam):
+    """The FIQA instances a CAM's maps are analysed for (``cams.<cam>.fiqa``, default all)."""
+    return config["cams"][cam].get("fiqa", list(config["fiqa"]))
 
 
 def analyses():
-    """The cross product the config asks for: dataset × model × CAM × FIQA."""
+    """The cross product the config asks for: dataset × model × CAM × (the CAM's) FIQA."""
     for dataset in config["datasets"]:
         for model in config["models"]:
             for cam in config["cams"]:
-                for fiqa in config["fiqa"]:
+                for fiqa in cam_fiqa(cam):
                     yield dict(dataset=dataset, model=model, cam=cam, fiqa=fiqa)
+
+
+def dataset_fiqa_files(pattern):
+    """Input function: ``results/{dataset}/<pattern>`` for every FIQA instance, in config order."""
+
+    def files(wildcards):
+        return expand(f"results/{{dataset}}/{pattern}", dataset=wildcards.dataset, fiqa=config["fiqa"])
+
+    return files
+
+
+def amva_results():
+    return [f"results/{a['dataset']}/{a['model']}/{a['cam']}/amva/{a['fiqa']}.nc" for a in analyses()]
+
+
+def analysis_keys():
+    """One ``dataset|model|cam|fiqa`` string per AMVA result, in the order of amva_results()."""
+    return ["|".join(a.values()) for a in analyses()]
 
 
 def all_outputs():
     outputs = [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/maps.png" for a in analyses()]
     outputs += [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/regions.svg" for a in analyses()]
     outputs += [f"results/report/{d}/{m}/edc.svg" for d in config["datasets"] for m in config["models"]]
+    outputs.append("results/report/regions.csv")
+    outputs += [f"results/{d}/quality/{t}.csv" for d in config["datasets"] for t in ("validation", "agreement")]
     return outputs
 
 
 def dataset_sources(wildcards):
-    return dataset_spec(wildcards)["sources"]
+    """The demo's fetched photos, or a folder dataset's root."""
+    spec = dataset_spec(wildcards)
+    return spec["root"] if spec["format"] == "folder" else spec["sources"]
 
 
 def cam_bins(wildcards):
     """Score-CAM on a large set is costly: with ``images: binned`` only binned images get maps."""
     if cam_spec(wildcards)["images"] == "all":
         return []
-    return expand("results/{dataset}/bins/{fiqa}.nc", dataset=wildcards.dataset, fiqa=config["fiqa"])
+    return expand("results/{dataset}/bins/{fiqa}.nc", dataset=wildcards.dataset, fiqa=cam_fiqa(wildcards.cam))
 
 
 def edc_inputs(wildcards):

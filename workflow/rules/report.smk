@@ -1,6 +1,7 @@
 rule figures:
     input:
-        "results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
+        amva="results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
+        faces="results/{dataset}/faces.nc",
     output:
         maps=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/maps.png",
@@ -43,3 +44,24 @@ rule edc_chart:
         ENV
     script:
         f"{SCRIPTS}/edc_chart.py"
+
+
+rule region_table:
+    input:
+        amva_results(),
+    output:
+        report(
+            "results/report/regions.csv",
+            caption="../report/region_table.rst",
+            category="Activation-map variation",
+            subcategory="All analyses",
+            labels={"figure": "inside vs outside, all analyses"},
+        ),
+    params:
+        analyses=analysis_keys(),
+    log:
+        "logs/region_table/all.log",
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/region_table.py"

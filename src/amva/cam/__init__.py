@@ -16,7 +16,7 @@ DEFAULT_TARGET = {"scorecam": "self_cosine", "gradcam": "self_projection"}
 # the config keys each method's constructor takes
 OPTIONS = {"scorecam": ("batch_size", "weighting", "temperature", "fuse"), "gradcam": ()}
 
-__all__ = ["BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "METHODS", "DEFAULT_TARGET", "make_cam", "cam_from_config"]
+__all__ = ["DEFAULT_TARGET", "METHODS", "BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "cam_from_config", "make_cam"]
 
 
 def make_cam(model: nn.Module, method: str, target: str = "default", layer: str = "auto", **options: Any) -> BaseCAM:

@@ -23,6 +23,7 @@ import numpy as np
 
 __all__ = [
     "ARCFACE_TEMPLATE",
+    "IMAGE_SUFFIXES",
     "YUNET_MODEL",
     "Detection",
     "FaceDetector",
@@ -70,6 +71,10 @@ class Rejection:
 
 class FaceNotFound(ValueError):
     """No face above the detector's score threshold in an image."""
+
+
+# File suffixes (lower case) taken to be images, i.e. files ``read_rgb`` is expected to read.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

@@ -101,7 +101,7 @@ def downscale(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.n
 
 def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
     """A surgical-mask-like occluder from the chin up to ``top`` (template frame)."""
-    h, w = face.shape[:2]
+    _h, w = face.shape[:2]
     s = w / 112.0
     top = PARAMS["occlusion"][severity - 1]
     pts = np.array(

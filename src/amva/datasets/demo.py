@@ -12,13 +12,7 @@ CLI: ``python -m amva.datasets.demo fetch DEST``.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import os
-import subprocess
 import sys
-import tarfile
-import tempfile
-import zipfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,19 +22,27 @@ import numpy as np
 
 from amva.datasets.align import FaceDetector, FaceNotFound, Rejection, detect_and_align, read_rgb
 from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
+from amva.fetch import PackagedFile, fetch_files
 
 __all__ = ["SOURCES", "DemoImage", "Rejection", "Source", "build_demo", "fetch_sources", "main"]
 
 
 @dataclass(frozen=True)
 class Source:
-    """A demo photo; ``origin`` is ``"<pinned requirement> <sdist|wheel> <path in archive>"``."""
+    """A demo photo; ``origin`` is ``"<pinned requirement> <sdist|wheel> <path in archive>"``
+    (an sdist's paths start with its ``<name>-<version>/`` root)."""
 
     name: str
     identity: str
     file: str
     sha256: str
     origin: str
+
+    @property
+    def packaged(self) -> PackagedFile:
+        """What :func:`amva.fetch.fetch_files` needs to fetch this photo."""
+        requirement, kind, member = self.origin.split(" ", 2)
+        return PackagedFile(requirement, member, self.sha256, sdist=kind == "sdist")
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: arrays make field-wise == ambiguous
@@ -57,86 +59,26 @@ class DemoImage:
     detection_score: float
 
 
-_FR = "face_recognition==1.3.0 sdist"
+_FR = "face_recognition==1.3.0 sdist face_recognition-1.3.0"
 _SKI = "scikit-image==0.26.0 wheel"
 
 SOURCES: tuple[Source, ...] = (
     Source("obama", "obama", "obama.jpg",
            "0930e3aa8cae5920329c0c8cbc6a2ab70f47b0e67b432875beaa95cbf7e741f6",
-           f"{_FR} tests/test_images/obama.jpg"),
+           f"{_FR}/tests/test_images/obama.jpg"),
     Source("obama2", "obama", "obama2.jpg",
            "a7efcc907375274796f39646510704aa86672d59f6d5469d69af3c85590976a6",
-           f"{_FR} tests/test_images/obama2.jpg"),
+           f"{_FR}/tests/test_images/obama2.jpg"),
     Source("obama3", "obama", "obama3.jpg",
            "76ac6bf97c36dc2da0ad16a537d6a5ac1b10f48d49aac29a0cca9a17cdbc3ca3",
-           f"{_FR} tests/test_images/obama3.jpg"),
+           f"{_FR}/tests/test_images/obama3.jpg"),
     Source("biden", "biden", "biden.jpg",
            "3c17508bb91554c637a2eabddfae790e5bb1caba93130814fc2ac50be9760c4c",
-           f"{_FR} tests/test_images/biden.jpg"),
+           f"{_FR}/tests/test_images/biden.jpg"),
     Source("astronaut", "astronaut", "astronaut.png",  # Eileen Collins, NASA, public domain
            "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
            f"{_SKI} skimage/data/astronaut.png"),
 )  # fmt: skip
-
-# archive -> (pip download options, downloaded file glob, member prefix inside it)
-_ARCHIVES: dict[str, tuple[tuple[str, ...], str, str]] = {
-    _FR: (("--no-binary", ":all:"), "face_recognition-1.3.0.tar.gz", "face_recognition-1.3.0/"),
-    _SKI: (("--only-binary", ":all:"), "scikit_image-0.26.0-*.whl", ""),
-}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _check(source: Source, path: Path) -> None:
-    actual = _sha256(path)
-    if actual != source.sha256:
-        raise ValueError(
-            f"sha256 mismatch for {path}: expected {source.sha256}, got {actual}; delete it to fetch it again"
-        )
-
-
-def _download(archive: str, workdir: Path) -> Path:
-    """``pip download`` one pinned archive (no deps, no install) into ``workdir``."""
-    requirement = archive.split()[0]
-    options, pattern, _ = _ARCHIVES[archive]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           *options, requirement, "-d", str(workdir)]  # fmt: skip
-    run = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(workdir.glob(pattern))
-    if run.returncode != 0 or not found:
-        raise RuntimeError(f"pip download of {requirement} failed ({' '.join(cmd)}):\n{run.stderr[-2000:]}")
-    return found[0]
-
-
-def _read_member(archive_path: Path, member: str) -> bytes:
-    if archive_path.name.endswith(".whl"):
-        with zipfile.ZipFile(archive_path) as zf:
-            return zf.read(member)
-    with tarfile.open(archive_path, "r:gz") as tf:
-        f = tf.extractfile(member)
-        if f is None:
-            raise KeyError(f"{member} is not a regular file in {archive_path.name}")
-        return f.read()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; photos are ordinary data
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def fetch_sources(dest: Path) -> dict[str, Path]:
@@ -149,25 +91,7 @@ def fetch_sources(dest: Path) -> dict[str, Path]:
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     paths = {s.name: dest / s.file for s in SOURCES}
-    missing = [s for s in SOURCES if not paths[s.name].is_file()]
-    for s in SOURCES:
-        if s not in missing:
-            _check(s, paths[s.name])
-    if missing:
-        with tempfile.TemporaryDirectory(prefix="amva-demo-") as tmp:
-            for archive in dict.fromkeys(s.origin.rsplit(" ", 1)[0] for s in missing):
-                downloaded = _download(archive, Path(tmp))
-                prefix = _ARCHIVES[archive][2]
-                for s in missing:
-                    if s.origin.rsplit(" ", 1)[0] != archive:
-                        continue
-                    data = _read_member(downloaded, prefix + s.origin.rsplit(" ", 1)[1])
-                    actual = hashlib.sha256(data).hexdigest()
-                    if actual != s.sha256:
-                        raise ValueError(
-                            f"sha256 mismatch for {s.file} from {s.origin}: expected {s.sha256}, got {actual}"
-                        )
-                    _write_atomic(paths[s.name], data)
+    fetch_files({paths[s.name]: s.packaged for s in SOURCES})
     return paths
 
 

@@ -21,7 +21,7 @@ def faces_dataset(
     """Aligned crops ``(image, y, x, channel)`` RGB uint8 with per-image label coordinates."""
     if len(set(ids)) != len(ids):
         raise ValueError("image ids must be unique")
-    n, h, w, _ = pixels.shape
+    _n, h, w, _ = pixels.shape
     ds = xr.Dataset(
         {
             "pixels": (("image", "y", "x", "channel"), pixels.astype(np.uint8)),

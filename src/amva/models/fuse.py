@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -19,7 +20,7 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     fused = copy.deepcopy(model).eval()
     for parent in fused.modules():
         names = list(parent._modules)
-        for first, second in zip(names, names[1:]):
+        for first, second in itertools.pairwise(names):
             conv, bn = parent._modules[first], parent._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 parent._modules[first] = fuse_conv_bn_eval(conv, bn)

@@ -14,10 +14,9 @@ convs take 112x112 down to 7x7; the last block ``conv_14`` has 1024 channels at 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import os
-import tempfile
+import io
+import itertools
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,24 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from amva.fetch import cache_path
+from amva.io import sha256_file, write_bytes
+
 __all__ = ["SFace", "load_sface", "sface_onnx_path"]
 
 ONNX_FILENAME = "face_recognition_sface_2021dec_int8bq.onnx"
 
 # (input channels, stride of the depthwise conv, output channels) for conv_2 .. conv_14.
 _DW_PAIRS: tuple[tuple[int, int, int], ...] = (
-    (32, 1, 64), (64, 2, 128), (128, 1, 128), (128, 2, 256), (256, 1, 256), (256, 2, 512),
-    *((512, 1, 512),) * 5, (512, 2, 1024), (1024, 1, 1024),
+    (32, 1, 64),
+    (64, 2, 128),
+    (128, 1, 128),
+    (128, 2, 256),
+    (256, 1, 256),
+    (256, 2, 512),
+    *((512, 1, 512),) * 5,
+    (512, 2, 1024),
+    (1024, 1, 1024),
 )
 _BLOCK_EPS = 1e-3  # BatchNormalization epsilon inside the conv blocks
 _HEAD_EPS = 2e-5  # epsilon of bn1 and fc1
@@ -51,11 +60,13 @@ class ConvBlock(nn.Sequential):
     """Conv (no bias) -> BatchNorm -> per-channel PReLU; the unit hooks attach to."""
 
     def __init__(self, cin: int, cout: int, kernel: int, stride: int, groups: int) -> None:
-        super().__init__(OrderedDict(
-            conv=nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-            bn=nn.BatchNorm2d(cout, eps=_BLOCK_EPS),
-            act=nn.PReLU(cout),
-        ))
+        super().__init__(
+            OrderedDict(
+                conv=nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                bn=nn.BatchNorm2d(cout, eps=_BLOCK_EPS),
+                act=nn.PReLU(cout),
+            )
+        )
 
 
 class SFace(nn.Module):
@@ -79,9 +90,9 @@ class SFace(nn.Module):
         self.sha256 = sha256
         self.register_buffer("input_mean", torch.tensor(127.5))
         self.register_buffer("input_scale", torch.tensor(1 / 128))
-        self.body = nn.Sequential(OrderedDict(
-            (name, ConvBlock(cin, cout, k, s, g)) for name, cin, cout, k, s, g in _block_specs()
-        ))
+        self.body = nn.Sequential(
+            OrderedDict((name, ConvBlock(cin, cout, k, s, g)) for name, cin, cout, k, s, g in _block_specs())
+        )
         self.bn1 = nn.BatchNorm2d(1024, eps=_HEAD_EPS)
         self.fc = nn.Linear(1024 * 7 * 7, self.embedding_size)
         self.bn_fc = nn.BatchNorm1d(self.embedding_size, eps=_HEAD_EPS)
@@ -126,16 +137,9 @@ def sface_onnx_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _dequantize(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | int = 0,
-                axis: int = 1, block_size: int = 0) -> np.ndarray:
+def _dequantize(
+    q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | int = 0, axis: int = 1, block_size: int = 0
+) -> np.ndarray:
     """ONNX DequantizeLinear, (q - zero_point) * scale, per tensor / axis / block."""
     zp = np.broadcast_to(np.asarray(zero_point), np.shape(scale))
     axis %= max(q.ndim, 1)
@@ -167,8 +171,9 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "DequantizeLinear":
             q, scale, *zp = (const[i] for i in node.input if i)
-            const[node.output[0]] = _dequantize(q, scale, zp[0] if zp else 0,
-                                                attrs.get("axis", 1), attrs.get("block_size", 0))
+            const[node.output[0]] = _dequantize(
+                q, scale, zp[0] if zp else 0, attrs.get("axis", 1), attrs.get("block_size", 0)
+            )
         elif node.op_type == "Reshape" and node.input[0] in const:
             const[node.output[0]] = const[node.input[0]].reshape(const[node.input[1]])
         elif node.op_type == "Constant":
@@ -182,7 +187,7 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
     ops += ["BatchNormalization", "Dropout", "Flatten", "Gemm", "BatchNormalization"]
     _expect([n.op_type for n, _ in chain] == ops, f"op sequence {[n.op_type for n, _ in chain]}")
     _expect(chain[0][0].input[0] == graph.input[0].name, "chain does not start at the image input")
-    for (prev, _), (node, _) in zip(chain, chain[1:]):
+    for (prev, _), (node, _) in itertools.pairwise(chain):
         _expect(node.input[0] == prev.output[0], f"{node.name} is not fed by {prev.name}")
 
     sd: dict[str, np.ndarray] = {}
@@ -201,18 +206,28 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
     for name, block in blocks:
         (conv, ca), (bn, ba), (act, _) = next(it), next(it), next(it)
         c = block.conv
-        _expect(ca.get("strides") == list(c.stride) and ca.get("group", 1) == c.groups
-                and ca.get("pads") == list(c.padding) * 2 and ca.get("dilations", [1, 1]) == [1, 1]
-                and len(conv.input) == 2, f"{conv.name} attributes {ca}")
+        _expect(
+            ca.get("strides") == list(c.stride)
+            and ca.get("group", 1) == c.groups
+            and ca.get("pads") == list(c.padding) * 2
+            and ca.get("dilations", [1, 1]) == [1, 1]
+            and len(conv.input) == 2,
+            f"{conv.name} attributes {ca}",
+        )
         sd[f"body.{name}.conv.weight"] = param(conv, 1)
         batchnorm(f"body.{name}.bn", block.bn, bn, ba)
         sd[f"body.{name}.act.weight"] = param(act, 1).reshape(-1)  # (C,1,1) slope -> per channel
-    (bn1, b1a), (drop, _), (flat, fa), (gemm, ga), (bnfc, bfa) = it
+    (bn1, b1a), (drop, _), (_flat, fa), (gemm, ga), (bnfc, bfa) = it
     batchnorm("bn1", model.bn1, bn1, b1a)
     _expect(len(drop.input) == 2 and np.float32(param(drop, 1)) == np.float32(model.dropout_p), "dropout")
     _expect(fa.get("axis", 1) == 1, "flatten axis")
-    _expect(ga.get("transA", 0) == 0 and ga.get("transB", 0) == 1
-            and ga.get("alpha", 1.0) == 1.0 and ga.get("beta", 1.0) == 1.0, f"gemm {ga}")
+    _expect(
+        ga.get("transA", 0) == 0
+        and ga.get("transB", 0) == 1
+        and ga.get("alpha", 1.0) == 1.0
+        and ga.get("beta", 1.0) == 1.0,
+        f"gemm {ga}",
+    )
     sd["fc.weight"], sd["fc.bias"] = param(gemm, 1), param(gemm, 2)
     batchnorm("bn_fc", model.bn_fc, bnfc, bfa)
 
@@ -226,10 +241,6 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
     return out
 
 
-def _default_cache_dir() -> Path:
-    return Path(os.environ.get("AMVA_CACHE") or Path.home() / ".cache" / "amva")
-
-
 def load_sface(cache_dir: Path | None = None) -> SFace:
     """SFace with fp32 weights, eval mode, no grads on parameters.
 
@@ -238,22 +249,16 @@ def load_sface(cache_dir: Path | None = None) -> SFace:
     or ~/.cache/amva), so a changed ONNX file can never reuse stale weights.
     """
     onnx_path = sface_onnx_path()
-    digest = _sha256(onnx_path)
-    cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
+    digest = sha256_file(onnx_path)
+    cache = Path(cache_dir) if cache_dir is not None else cache_path()
     pt = cache / f"sface_{digest}.pt"
     if pt.is_file():
         state = torch.load(pt, map_location="cpu", weights_only=True)
     else:
         state = _onnx_state_dict(onnx_path)
-        cache.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".tmp")  # atomic: concurrent loaders never see half a file
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(state, fh)
-            os.replace(tmp, pt)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        write_bytes(pt, buf.getvalue())  # atomic: concurrent loaders never see half a file
     model = SFace(sha256=digest)
     model.load_state_dict(state)
     return model.eval().requires_grad_(False)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
 import pandas as pd
 import vl_convert as vlc
 import xarray as xr
+
+from amva.io import write_bytes
 
 
 def region_chart(ds: xr.Dataset, title: str) -> alt.Chart:
@@ -47,9 +48,4 @@ def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
 
 def write_svg(chart: alt.Chart, path: str | Path) -> Path:
     """Render with vl-convert (offline) and move into place atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(vlc.vegalite_to_svg(chart.to_dict()))
-    os.replace(tmp, path)
-    return path
+    return write_bytes(path, vlc.vegalite_to_svg(chart.to_dict()).encode())

@@ -6,12 +6,13 @@ face-mask outline shows what counts as "outside the face".
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import xarray as xr
+
+from amva.io import write_bytes
 
 CELL = 224
 HEADER = 40
@@ -43,12 +44,20 @@ def _cell(values: np.ndarray, vmax: float, mask: np.ndarray, title: str) -> np.n
     return np.vstack([_label(CELL, title, note), _outline(_colour(values, vmax), mask)])
 
 
-def stat_panel(ds: xr.Dataset) -> np.ndarray:
-    """Rows = bins, columns = statistics (+ D-AM-V for HIGH/LOW); BGR uint8."""
+def _mean_face(pixels: np.ndarray, mask: np.ndarray, title: str) -> np.ndarray:
+    img = cv2.cvtColor(pixels.mean(axis=0).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
+    big = cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_LINEAR)
+    return np.vstack([_label(CELL, title, f"mean of {len(pixels)} faces"), _outline(big, mask)])
+
+
+def stat_panel(ds: xr.Dataset, faces: xr.Dataset) -> np.ndarray:
+    """Rows = bins; columns = the bin's mean face, then the statistics; D-AM-V below. BGR uint8."""
     mask = ds["face_mask"].values.astype(bool)
+    labels = ds["bin_of_image"]
     rows = []
     for b in ds["bin"].values.tolist():
-        cells = []
+        ids = labels["image"].values[labels.values == b]
+        cells = [_mean_face(faces["pixels"].sel(image=ids).values.astype(np.float64), mask, f"{b.upper()} faces")]
         for stat in ds["stat"].values.tolist():
             vmax = float(ds["maps"].sel(stat=stat).max())
             values = ds["maps"].sel(bin=b, stat=stat).values
@@ -64,12 +73,7 @@ def stat_panel(ds: xr.Dataset) -> np.ndarray:
 
 def write_png(img: np.ndarray, path: str | Path) -> Path:
     """Encode and move into place atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, buf = cv2.imencode(".png", img)
     if not ok:
         raise ValueError(f"could not encode {path}")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(buf.tobytes())
-    os.replace(tmp, path)
-    return path
+    return write_bytes(path, buf.tobytes())

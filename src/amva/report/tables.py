@@ -1,0 +1,37 @@
+"""Tables for the report: the numbers the figures show, one row per measurement."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+import xarray as xr
+
+
+def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.DataFrame:
+    """Mean MAM and AM-V inside/outside the face and their ratio, per analysis and bin.
+
+    ``results`` maps (dataset, model, cam, fiqa) to an AMVA result dataset.
+    """
+    rows = []
+    for (dataset, model, cam, fiqa), ds in results.items():
+        for b in ds["bin"].values.tolist():
+            for stat in ("mam", "amv"):
+                inside, outside = (
+                    ds["region_mean"].sel(bin=b, stat=stat, region=r).item() for r in ("inside", "outside")
+                )
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": model,
+                        "cam": cam,
+                        "fiqa": fiqa,
+                        "bin": b,
+                        "bin_size": int(ds["bin_size"].sel(bin=b)),
+                        "statistic": stat,
+                        "inside": round(inside, 5),
+                        "outside": round(outside, 5),
+                        "outside_inside_ratio": round(outside / inside, 4) if inside else float("nan"),
+                    }
+                )
+    return pd.DataFrame(rows)
