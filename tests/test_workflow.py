@@ -56,10 +56,13 @@ def write_scores(path: Path) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def snakemake(workdir: Path, *args: str, config: dict | None = None) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, config: dict | None = None, name: str = "config.yaml"
+) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``workdir`` on the config file ``name`` (written first when given)."""
     if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml"]
+        (workdir / name).write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", name]
     return subprocess.run([*cmd, *args], cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
@@ -160,7 +163,7 @@ def test_second_run_does_nothing_and_config_changes_rerun_downstream_only(run):
     assert "Nothing to be done" in proc.stdout + proc.stderr
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     cfg["bins"]["k"] = 3
-    proc = snakemake(run, "-n", "--cores", "2", config=cfg)
+    proc = snakemake(run, "-n", "--cores", "2", config=cfg, name="config_k3.yaml")
     jobs = set(re.findall(r"^rule (\w+):", proc.stdout, flags=re.M))
     assert {"bins", "amva", "figures"} <= jobs
     assert not jobs & {"faces", "quality", "embeddings", "edc"}
@@ -170,8 +173,9 @@ def test_adding_a_dataset_schedules_only_its_jobs(run, demo_sources):
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     root = run / "extra"
     (root / "obama").mkdir(parents=True, exist_ok=True)
+    (run / "scores_extra.txt").write_text("")
     cfg["datasets"]["extra"] = {"format": "folder", "root": str(root)}
-    proc = snakemake(run, "-n", "--cores", "2", config=cfg)
+    proc = snakemake(run, "-n", "--cores", "2", config=cfg, name="config_extra.yaml")
     assert proc.returncode == 0, proc.stdout[-2000:]
     wildcards = re.findall(r"^\s+wildcards: (.*)$", proc.stdout, flags=re.M)
     assert wildcards and all("dataset=extra" in w for w in wildcards)
