@@ -1,14 +1,18 @@
-"""Report figures of one AMVA result: the map panel and the inside/outside chart."""
+"""Report figures of one AMVA result: map panel, region chart, distributions, profiles, deviations."""
 
 from amva.io import read_dataset
-from amva.report.charts import region_chart, write_svg
-from amva.report.maps import stat_panel, write_png
+from amva.report.charts import density_chart, profile_chart, region_chart, write_svg
+from amva.report.maps import deviation_gallery, stat_panel, write_png
 from amva.runlog import log_to
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]):
-    ds = read_dataset(sm.input.amva, required=("maps", "region_mean", "bin_of_image"))
+    ds = read_dataset(sm.input.amva, required=("maps", "region_mean", "bin_of_image", "amv_density", "deviation"))
     faces = read_dataset(sm.input.faces, required=("pixels",))
-    write_png(stat_panel(ds, faces), sm.output.maps)
     w = sm.wildcards
-    write_svg(region_chart(ds, f"{w.dataset} · {w.model} · {w.cam} · {w.fiqa}"), sm.output.regions)
+    title = f"{w.dataset} · {w.model} · {w.cam} · {w.fiqa}"
+    write_png(stat_panel(ds, faces), sm.output.maps)
+    write_png(deviation_gallery(ds, faces), sm.output.deviations)
+    write_svg(region_chart(ds, title), sm.output.regions)
+    write_svg(density_chart(ds, title), sm.output.density)
+    write_svg(profile_chart(ds, title), sm.output.profiles)

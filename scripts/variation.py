@@ -9,7 +9,24 @@ with log_to(sm.log[0]) as log:
     cams = read_dataset(sm.input.cam, required=("maps",))
     bins = read_dataset(sm.input.bins, required=("bin", "bin_name"))
     mask = face_mask(cams.sizes["y"], sm.params.face_mask["margin"])
-    ds = amva(cams["maps"], bins, mask)
+    statistics = dict(sm.params.statistics or {})
+    n_boot, n_perm = int(statistics.get("n_boot", 1000)), int(statistics.get("n_perm", 1000))
+    ds = amva(cams["maps"], bins, mask, seed=int(sm.params.seed), n_boot=n_boot, n_perm=n_perm)
     ds.attrs.update(layer=cams.attrs["layer"], target=cams.attrs["target"], cam_method=cams.attrs["cam_method"])
-    write_dataset(ds, sm.output[0], {"face_mask": sm.params.face_mask, **sm.wildcards})
+    config = {
+        "face_mask": sm.params.face_mask,
+        "statistics": {"n_boot": n_boot, "n_perm": n_perm},
+        "seed": int(sm.params.seed),
+        **sm.wildcards,
+    }
+    write_dataset(ds, sm.output[0], config)
     log.info("outside/inside AM-V ratio: %s", ds["outside_inside_ratio"].sel(stat="amv").to_series().to_dict())
+    log.info(
+        "permutation test (%s, %d permutations): T = %.4g, p = %.4g; ratio difference = %.4g, p = %.4g",
+        ds.attrs["contrast_bins"],
+        n_perm,
+        ds["perm_statistic"].item(),
+        ds["perm_p_value"].item(),
+        ds["perm_ratio_statistic"].item(),
+        ds["perm_ratio_p_value"].item(),
+    )

@@ -152,10 +152,11 @@ def test_edc_starts_at_plain_fnmr(run):
     gen = pairs["genuine"].values.astype(bool)
     s = np.array([e[index[a]] @ e[index[b]] for a, b in zip(pairs["a"].values, pairs["b"].values, strict=False)])
     edc = read_dataset(res / "sface/edc/serfiq.nc")
-    tau = edc.attrs["threshold"]
-    assert edc["fnmr"].values[0] == pytest.approx(np.mean(s[gen] < tau))
-    assert edc["fnmr"].values[0] == pytest.approx(0.1, abs=0.02)
-    assert "pauc_0.2" in edc.attrs
+    tau = edc.attrs["edc_threshold"]
+    assert edc["edc_error"].values[0] == pytest.approx(np.mean(s[gen] < tau))
+    assert edc["edc_error"].values[0] == pytest.approx(0.1, abs=0.02)
+    assert 0 <= float(edc["pauc"].sel(limit=0.2)) <= 0.2
+    assert edc["erc_fnmr"].dims == ("fmr", "erc_discard")
 
 
 def test_second_run_does_nothing_and_config_changes_rerun_downstream_only(run):

@@ -1,15 +1,42 @@
 """Error versus discard: what a FIQA ranking does for face recognition.
 
-EDC (ISO/IEC 29794-1; Schlett et al.): the decision threshold is fixed once on all
-pairs, pairs are discarded in ascending pair quality (``min`` of the two images'
-qualities, ties discarded together) and the error is the FNMR of the genuine pairs
-that remain. pAUC is the stepwise integral of that curve up to a discard limit.
+Two published protocols, each written here from its public reference implementation
+(facts taken over, code not):
+
+EDC
+    Error versus Discard Characteristic (ISO/IEC 29794-1; Schlett et al.). Reference:
+    ``dasec/quality-assessment-evaluation``, ``edc.py`` (``compute_edc``,
+    ``_compute_edc``, ``compute_edc_pauc``, ``compute_edc_area_under_theoretical_best``)
+    as used by its ``example.py``. The FNMR curve is computed over the genuine (mated)
+    pairs only, with one decision threshold fixed once; pairs leave in ascending pair
+    quality, tied qualities together; pAUC is the stepwise integral up to a discard
+    limit, optionally minus the area under the theoretical best curve.
+ERC
+    Error versus Reject Characteristic as evaluated by CR-FIQA (Boutros et al.).
+    Reference: ``fdbtrs/CR-FIQA``, ``ERC/erc.py`` (``distance_``, ``calc_score``,
+    ``getFNMRFixedTH``, ``save_pdf``) and ``ERC/roc.py`` (``calculate_roc``,
+    ``get_fmr_op``, ``get_eer_threshold``). A fixed grid of discard fractions over ALL
+    pairs (genuine and impostor); at every step the threshold is re-computed on the
+    pairs that are kept, at each target FMR; AUC by the trapezoid rule.
+
+Pair quality is ``min`` of the two images' qualities in both protocols (``edc.py``'s
+default ``pair_quality_score_function=min``; ``erc.py``'s ``load_quality_pair``). A
+NaN pair quality (a FIQA that could not score an image, e.g. BRISQUE on a flat image)
+is ranked lowest here, so such pairs are discarded first, all together; neither
+reference defines this (numpy's sort would put NaN last, i.e. keep them longest).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 import xarray as xr
+
+REF_EDC = "dasec/quality-assessment-evaluation edc.py"
+REF_ERC = "fdbtrs/CR-FIQA ERC/erc.py + ERC/roc.py"
+_RESOLVE_TOL = 1e-9  # kept impostors × FMR >= 1 up to float rounding (e.g. 1000 × 1e-3)
 
 
 def comparison_scores(embeddings: xr.DataArray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -22,106 +49,435 @@ def comparison_scores(embeddings: xr.DataArray, a: np.ndarray, b: np.ndarray) ->
     return np.einsum("ij,ij->i", emb[ia], emb[ib])
 
 
-def threshold_at_fmr(impostor: np.ndarray, fmr: float) -> float:
-    """Smallest threshold whose FMR (impostor scores >= threshold) is at most ``fmr``.
+# ---------------------------------------------------------------------------- helpers
 
-    Raises when ``fmr`` is below what the number of impostor pairs can resolve.
+
+def _pairs(similarity, genuine, quality_a, quality_b) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Validated 1-D arrays: similarity, genuine mask, pair-quality sort key, NaN-quality count.
+
+    The key is ``min(quality_a, quality_b)`` with NaN replaced by -inf (ranked lowest).
     """
-    n = impostor.size
-    if n == 0 or fmr * n < 1:
+    s = np.asarray(similarity, dtype=np.float64)
+    g = np.asarray(genuine).astype(bool)
+    qa = np.asarray(quality_a, dtype=np.float64)
+    qb = np.asarray(quality_b, dtype=np.float64)
+    if s.ndim != 1 or not (s.shape == g.shape == qa.shape == qb.shape):
         raise ValueError(
-            f"FMR {fmr:g} is not resolvable with {n} impostor pairs (needs >= {int(np.ceil(1 / fmr))}); "
-            "use a larger FMR or a starting FNMR (evaluation.threshold: {fnmr: ...})"
+            f"similarity, genuine, quality_a, quality_b must be 1-D of one length, got "
+            f"{s.shape}, {g.shape}, {qa.shape}, {qb.shape}"
         )
-    ordered = np.sort(impostor)[::-1]
-    allowed = int(np.floor(fmr * n))  # number of impostors that may score >= threshold
-    return float(np.nextafter(ordered[allowed], np.inf)) if allowed < n else float(ordered[-1])
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(s)))} similarity scores are not finite")
+    q = np.minimum(qa, qb)  # NaN propagates
+    nan = np.isnan(q)
+    return s, g, np.where(nan, -np.inf, q), int(nan.sum())
 
 
-def threshold_at_fnmr(genuine: np.ndarray, fnmr: float) -> float:
-    """Threshold at which a fraction ``fnmr`` of genuine scores falls below it."""
-    if genuine.size == 0:
-        raise ValueError("no genuine pairs: a starting FNMR needs genuine comparisons")
-    return float(np.quantile(genuine, fnmr, method="lower"))
+def _resolvable(n_impostor: int, fmr: float) -> bool:
+    """Whether ``n_impostor`` impostor pairs can resolve ``fmr`` (n × FMR >= 1)."""
+    return n_impostor > 0 and n_impostor * fmr >= 1 - _RESOLVE_TOL
 
 
-def edc_fnmr(
-    scores: np.ndarray,
-    genuine: np.ndarray,
-    pair_quality: np.ndarray,
-    threshold: float,
-    pauc_limits: tuple[float, ...] = (0.2, 0.3),
-) -> xr.Dataset:
-    """EDC of the FNMR over the genuine pairs, discarding in ascending pair quality.
-
-    Returns one point per distinct pair-quality level (ties leave together), starting
-    at zero discard, where the FNMR equals the plain FNMR at ``threshold``.
-    """
-    gen_scores = scores[genuine]
-    gen_quality = pair_quality[genuine]
-    n = gen_scores.size
-    if n == 0:
-        raise ValueError("no genuine pairs to compute an FNMR on")
-    order = np.argsort(gen_quality, kind="stable")
-    q = gen_quality[order]
-    miss = (gen_scores[order] < threshold).astype(np.int64)
-    # after discarding the first j pairs, the remaining misses are the suffix sum
-    remaining_miss = np.concatenate([np.cumsum(miss[::-1])[::-1], [0]])
-    # legal cut points: 0, and every j where q changes (ties discarded together)
-    cuts = np.concatenate([[0], np.flatnonzero(np.diff(q) != 0) + 1])
-    kept = n - cuts
-    fnmr = remaining_miss[cuts] / kept
-    discard = cuts / n
-    ds = xr.Dataset(
-        {"fnmr": ("discard", fnmr), "kept_pairs": ("discard", kept)},
-        coords={"discard": discard, "quality_cut": ("discard", q[cuts])},
-        attrs={"protocol": "EDC", "threshold": float(threshold), "genuine_pairs": int(n)},
-    )
-    ds["fnmr"].attrs = {"description": "FNMR of the remaining genuine pairs at the fixed threshold"}
-    ds["discard"].attrs = {"description": "fraction of genuine pairs discarded"}
-    for limit in pauc_limits:
-        ds.attrs[f"pauc_{limit:g}"] = pauc(discard, fnmr, limit)
-    return ds
+# ------------------------------------------------------------------------------- EDC
 
 
 def pauc(discard: np.ndarray, error: np.ndarray, limit: float) -> float:
-    """Stepwise area under the EDC from zero discard up to ``limit``.
+    """Stepwise area under an EDC from zero discard up to ``limit`` (``compute_edc_pauc``).
 
-    Each error value holds from its discard fraction to the next point's.
+    Each error value holds from its discard fraction up to the next point's ("hv" steps).
+    As in the reference: ``limit`` must lie in [0, 1]; ``limit == 0`` gives 0; the step
+    in which the limit falls (the first point ``i`` whose successor has discard >= limit,
+    else the last point) contributes ``error[i] * (limit - discard[i])``; the terms are
+    summed left to right in that order, so the float result is the reference's.
     """
-    right = np.minimum(np.append(discard[1:], 1.0), limit)
-    widths = np.clip(right - discard, 0, None)
-    return float(np.sum(error * widths))
+    if not 0 <= limit <= 1:
+        raise ValueError(f"pAUC limit {limit!r} is not in [0, 1]")
+    if limit == 0:
+        return 0.0
+    d = np.asarray(discard, dtype=np.float64)
+    e = np.asarray(error, dtype=np.float64)
+    if d.size == 0 or d.size != e.size:
+        raise ValueError("discard and error must be non-empty and of one length")
+    reached = d[1:] >= limit
+    k = int(np.argmax(reached)) if reached.any() else d.size - 1
+    terms = np.append(e[:k] * (d[1 : k + 1] - d[:k]), e[k] * (limit - d[k]))
+    return float(np.cumsum(terms)[-1])  # cumsum adds sequentially, like the reference loop
 
 
-def edc_dataset(
+def best_case_area(starting_error: float, limit: float) -> float:
+    """Area under the theoretical best EDC ``max(0, e0 - x)`` from 0 to ``limit``.
+
+    ``e0²/2 - max(0, e0 - limit)²/2`` (``compute_edc_area_under_theoretical_best``,
+    same arithmetic).
+    """
+    area = (starting_error**2) / 2
+    if limit < starting_error:
+        area -= ((starting_error - limit) ** 2) / 2
+    return float(area)
+
+
+def edc(
+    similarity: np.ndarray,
+    genuine: np.ndarray,
+    quality_a: np.ndarray,
+    quality_b: np.ndarray,
+    *,
+    threshold: float | None = None,
+    fmr: float | None = None,
+    starting_error: float | None = None,
+    discard_limits: Sequence[float] = (0.2, 0.3),
+) -> xr.Dataset:
+    """FNMR EDC over the genuine pairs, after ``dasec/quality-assessment-evaluation`` ``edc.py``.
+
+    Inputs are per pair, over all pairs (genuine and impostor). Exactly one of
+    ``threshold``, ``fmr`` and ``starting_error`` sets the similarity threshold τ, once:
+
+    - ``threshold``: τ as given.
+    - ``starting_error``: ``np.quantile(genuine similarities, starting_error)``, numpy's
+      default (linear) method, as ``compute_edc(EdcErrorType.FNMR, starting_error=...)``.
+    - ``fmr``: ``np.quantile(impostor similarities, 1 - fmr)`` (linear). This is the
+      reference's FMR-type rule (``compute_edc(EdcErrorType.FMR, starting_error=fmr)``
+      on the non-mated scores) used to fix the FNMR curve's τ; the reference's FNMR call
+      itself only sees mated scores. Raises ``ValueError`` when the impostor pairs cannot
+      resolve ``fmr`` (impostor pairs × fmr < 1): a configuration error, not a curve.
+
+    Followed from the reference (``edc.py``):
+
+    - a genuine pair is an error when ``similarity < τ`` (``_form_error_comparison_decision``);
+    - pair quality ``min`` (its default ``pair_quality_score_function``);
+    - discard fractions relative to the genuine pairs (the curve's comparisons are the
+      mated ones only); pairs sorted by ascending pair quality, one point at zero discard
+      and one at the start of every further distinct quality level (ties leave
+      together): ``error = remaining errors / remaining pairs``,
+      ``discard = discarded / genuine pairs``;
+    - the point (1, 0) is appended ("plotting edge cases"; the reference appends it when
+      the last discard fraction is not 1, which is always, as at least one pair remains
+      at the last quality level), so the curve reaches "no genuine pair left";
+    - ``pauc`` by :func:`pauc` (``compute_edc_pauc``) on that curve, (1, 0) included;
+      ``pauc_minus_best = pauc - best_case_area`` (``example.py`` subtracts
+      ``compute_edc_area_under_theoretical_best``), with e0 = error at zero discard.
+
+    Returns ``error``, ``kept_genuine``, ``error_count`` over ``discard`` (coordinate
+    ``quality_cut``: the lowest pair quality kept; -inf stands for NaN, +inf for "none
+    kept"), and ``pauc``, ``best_case_area``, ``pauc_minus_best`` over ``limit``. The
+    reference's sort (``np.argsort``, not stable) leaves tie order open; it cannot change
+    the curve, since tied pairs only ever leave together.
+    """
+    s, gen, key, _ = _pairs(similarity, genuine, quality_a, quality_b)
+    given = {"threshold": threshold, "fmr": fmr, "starting_error": starting_error}
+    chosen = [name for name, value in given.items() if value is not None]
+    if len(chosen) != 1:
+        raise ValueError(f"give exactly one of threshold, fmr, starting_error (got {chosen or 'none'})")
+    source = chosen[0]
+    target = float(given[source])
+    gen_s, imp_s = s[gen], s[~gen]
+    n, n_imp = int(gen_s.size), int(imp_s.size)
+    if n == 0:
+        raise ValueError("no genuine pairs: an FNMR EDC needs genuine comparisons")
+    if source == "threshold":
+        tau = target
+    elif source == "fmr":
+        if not 0 < target < 1:
+            raise ValueError(f"fmr {target!r} is not in (0, 1)")
+        if not _resolvable(n_imp, target):
+            raise ValueError(
+                f"FMR {target:g} is not resolvable with {n_imp} impostor pairs "
+                f"(needs >= {math.ceil(1 / target - _RESOLVE_TOL)}); use a larger FMR or a starting FNMR "
+                "(evaluation.threshold: {fnmr: ...})"
+            )
+        tau = float(np.quantile(imp_s, 1 - target))
+    else:
+        if not 0 <= target <= 1:
+            raise ValueError(f"starting_error {target!r} is not in [0, 1]")
+        tau = float(np.quantile(gen_s, target))
+
+    gen_key = key[gen]
+    order = np.argsort(gen_key, kind="stable")  # order within ties does not change the curve
+    q = gen_key[order]
+    miss = (gen_s[order] < tau).astype(np.int64)
+    remaining = np.cumsum(miss[::-1])[::-1]  # errors among sorted pairs j..n-1
+    cuts = np.concatenate([[0], np.flatnonzero(q[1:] != q[:-1]) + 1])
+    kept = n - cuts
+    errors = remaining[cuts]
+    error = np.append(errors / kept, 0.0)
+    discard = np.append(cuts / n, 1.0)
+    kept = np.append(kept, 0)
+    errors = np.append(errors, 0)
+    quality_cut = np.append(q[cuts], np.inf)
+
+    limits = np.asarray(tuple(discard_limits), dtype=np.float64)
+    e0 = float(error[0])
+    paucs = np.array([pauc(discard, error, float(lim)) for lim in limits])
+    best = np.array([best_case_area(e0, float(lim)) for lim in limits])
+    ds = xr.Dataset(
+        {
+            "error": ("discard", error),
+            "kept_genuine": ("discard", kept.astype(np.int64)),
+            "error_count": ("discard", errors.astype(np.int64)),
+            "pauc": ("limit", paucs),
+            "best_case_area": ("limit", best),
+            "pauc_minus_best": ("limit", paucs - best),
+        },
+        coords={"discard": discard, "quality_cut": ("discard", quality_cut), "limit": limits},
+        attrs={
+            "protocol": "EDC",
+            "reference": REF_EDC,
+            "error_type": "FNMR",
+            "pair_quality": "min",
+            "threshold": tau,
+            "threshold_source": source,
+            "threshold_target": target,
+            "threshold_rule": {
+                "threshold": "given",
+                "fmr": "np.quantile(impostor similarity, 1 - fmr), linear",
+                "starting_error": "np.quantile(genuine similarity, starting_error), linear",
+            }[source],
+            "error_rule": "genuine pair with similarity < threshold",
+            "starting_error": e0,
+            "fmr_at_threshold": float(np.mean(imp_s >= tau)) if n_imp else math.nan,
+            "genuine_pairs": n,
+            "impostor_pairs": n_imp,
+            "nan_quality_genuine_pairs": int(np.isneginf(gen_key).sum()),
+        },
+    )
+    ds["error"].attrs = {"description": "FNMR of the genuine pairs kept, at the fixed threshold"}
+    ds["kept_genuine"].attrs = {"description": "genuine pairs kept"}
+    ds["error_count"].attrs = {"description": "false non-matches among the genuine pairs kept"}
+    ds["discard"].attrs = {"description": "fraction of genuine pairs discarded (ascending pair quality)"}
+    ds["quality_cut"].attrs = {"description": "lowest pair quality kept (-inf: NaN, ranked lowest; +inf: none kept)"}
+    ds["pauc"].attrs = {"description": "stepwise area under the EDC from 0 to limit (compute_edc_pauc)"}
+    ds["best_case_area"].attrs = {"description": "area under max(0, e0 - x) from 0 to limit"}
+    ds["pauc_minus_best"].attrs = {"description": "pauc - best_case_area"}
+    return ds
+
+
+# ------------------------------------------------------------------------------- ERC
+
+
+def _fmr_curve(genuine_distance: np.ndarray, impostor_distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate thresholds (distinct distances of all pairs) and FMR(T) = share of impostors <= T."""
+    candidates = np.unique(np.concatenate([genuine_distance, impostor_distance]))
+    false_matches = np.searchsorted(np.sort(impostor_distance), candidates, side="right")
+    return candidates, false_matches / impostor_distance.size
+
+
+def _closest(candidates: np.ndarray, rates: np.ndarray, fmr: float) -> int:
+    """Index of the candidate whose FMR is closest to ``fmr``, the largest on ties."""
+    deviation = np.abs(rates - fmr)
+    return candidates.size - 1 - int(np.argmin(deviation[::-1]))
+
+
+def erc_threshold(genuine_distance: np.ndarray, impostor_distance: np.ndarray, fmr: float) -> tuple[float, float]:
+    """Distance threshold at a target FMR as in CR-FIQA ``ERC/roc.py``; returns (T, FMR(T)).
+
+    ``calculate_roc(..., ds_scores=True)`` negates the distances, and its thresholds are
+    the distinct scores of genuine AND impostor pairs together; its false matches at T are
+    the impostors with ``-d >= -T``, i.e. distance <= T. ``get_fmr_op`` takes
+    ``np.argmin(abs(fmr - op))``, the first minimum in its threshold order, which is
+    descending distance: the largest T among equally close candidates.
+    """
+    gd = np.asarray(genuine_distance, dtype=np.float64)
+    idist = np.asarray(impostor_distance, dtype=np.float64)
+    if idist.size == 0:
+        raise ValueError("no impostor pairs: no FMR to set a threshold at")
+    candidates, rates = _fmr_curve(gd, idist)
+    i = _closest(candidates, rates, fmr)
+    return float(candidates[i]), float(rates[i])
+
+
+def erc(
+    similarity: np.ndarray,
+    genuine: np.ndarray,
+    quality_a: np.ndarray,
+    quality_b: np.ndarray,
+    *,
+    fmrs: Sequence[float] = (1e-2, 1e-3, 1e-4),
+    step: float = 0.05,
+) -> xr.Dataset:
+    """FNMR ERC at fixed FMRs, after CR-FIQA ``ERC/erc.py`` (``getFNMRFixedTH``) and ``ERC/roc.py``.
+
+    Followed from the reference:
+
+    - distance = ``arccos(clip(similarity, -1, 1)) / π`` (``distance_``, cosine);
+    - pair quality ``min`` (``load_quality_pair``); pairs sorted ascending (``desc=True``,
+      i.e. every method but PFE, is ``np.argsort(qlts)``: higher quality is better);
+    - discard grid ``np.arange(0, 0.98, step)`` (0.05 there, 20 points); at each ``u`` the
+      first ``int(u * n)`` of ALL ``n`` pairs (genuine and impostor) are dropped, float
+      truncation included (e.g. step 0.3, n 30: u = 0.8999999999999999 drops 26);
+    - at each step the threshold is re-computed on the kept pairs (despite the name
+      ``getFNMRFixedTH``), see :func:`erc_threshold`;
+    - FNMR = ``1 - (kept genuine with distance < T) / kept genuine`` (that arithmetic), i.e.
+      the share with distance >= T;
+    - AUC = ``sklearn.metrics.auc`` = trapezoid rule over x = ``(100 * grid) / 100``
+      (``save_pdf`` scales the grid by 100 and back; that is not always the grid itself
+      in float, e.g. 0.35000000000000003 becomes 0.35), reproduced here.
+
+    Deviations, on purpose:
+
+    - ties in pair quality are kept in input order (stable sort); the reference's
+      ``np.argsort`` default is not stable, so where tied qualities straddle ``int(u*n)``
+      its result depends on the sort implementation, not on the data alone;
+    - FNMR is NaN, not a number, where the kept impostors cannot resolve the FMR
+      (kept impostors × FMR < 1: the reference would still pick the closest FMR,
+      typically 0) or no genuine pair is kept (the reference divides by zero); an AUC
+      over a row with any NaN is NaN. ``resolvable``, ``kept_genuine`` and
+      ``kept_impostor`` say which, and the attributes summarise it;
+    - NaN pair quality ranks lowest (module docstring).
+
+    Returns ``fnmr``, ``threshold`` (distance) and ``fmr_achieved`` (FMR at that
+    threshold) and ``resolvable`` over (``fmr``, ``discard``), ``auc`` over ``fmr``, and
+    ``kept_genuine``, ``kept_impostor``, ``discarded_pairs`` over ``discard``.
+    """
+    s, gen, key, n_nan = _pairs(similarity, genuine, quality_a, quality_b)
+    n = int(s.size)
+    if n == 0:
+        raise ValueError("no pairs to compute an ERC on")
+    if not step > 0:
+        raise ValueError(f"step {step!r} must be positive")
+    targets = np.asarray(tuple(fmrs), dtype=np.float64)
+    if targets.ndim != 1 or targets.size == 0 or np.any((targets <= 0) | (targets >= 1)):
+        raise ValueError(f"fmrs {fmrs!r}: give FMRs in (0, 1)")
+    if np.unique(targets).size != targets.size:
+        raise ValueError(f"fmrs {fmrs!r} has duplicates")
+
+    distance = np.arccos(np.clip(s, -1.0, 1.0)) / math.pi
+    order = np.argsort(key, kind="stable")
+    grid = np.arange(0, 0.98, step)
+    shape = (targets.size, grid.size)
+    fnmr = np.full(shape, np.nan)
+    threshold = np.full(shape, np.nan)
+    achieved = np.full(shape, np.nan)
+    resolvable = np.zeros(shape, dtype=np.int8)
+    kept_gen = np.zeros(grid.size, dtype=np.int64)
+    kept_imp = np.zeros(grid.size, dtype=np.int64)
+    dropped = np.zeros(grid.size, dtype=np.int64)
+    for j, u in enumerate(grid):
+        dropped[j] = int(u * n)
+        kept = order[dropped[j] :]
+        gd = distance[kept][gen[kept]]
+        idist = distance[kept][~gen[kept]]
+        kept_gen[j], kept_imp[j] = gd.size, idist.size
+        ok = [_resolvable(idist.size, float(t)) for t in targets]
+        if not any(ok):
+            continue
+        candidates, rates = _fmr_curve(gd, idist)
+        for i, target in enumerate(targets):
+            if not ok[i]:
+                continue
+            resolvable[i, j] = 1
+            c = _closest(candidates, rates, float(target))
+            threshold[i, j], achieved[i, j] = candidates[c], rates[c]
+            if gd.size:
+                fnmr[i, j] = 1 - np.count_nonzero(gd < candidates[c]) / gd.size
+    x = (100 * grid) / 100
+    auc = np.array([float(np.trapezoid(row, x)) for row in fnmr])
+
+    summary = []
+    for i, target in enumerate(targets):
+        bad = int(np.sum(resolvable[i] == 0))
+        if bad:
+            summary.append(f"fmr={target:g}: {bad} of {grid.size} steps have kept impostors × FMR < 1")
+    no_gen = int(np.sum(kept_gen == 0))
+    if no_gen:
+        summary.append(f"{no_gen} of {grid.size} steps keep no genuine pair")
+    ds = xr.Dataset(
+        {
+            "fnmr": (("fmr", "discard"), fnmr),
+            "threshold": (("fmr", "discard"), threshold),
+            "fmr_achieved": (("fmr", "discard"), achieved),
+            "resolvable": (("fmr", "discard"), resolvable),
+            "auc": ("fmr", auc),
+            "kept_genuine": ("discard", kept_gen),
+            "kept_impostor": ("discard", kept_imp),
+            "discarded_pairs": ("discard", dropped),
+        },
+        coords={"fmr": targets, "discard": grid},
+        attrs={
+            "protocol": "ERC",
+            "reference": REF_ERC,
+            "error_type": "FNMR",
+            "pair_quality": "min",
+            "distance": "arccos(clip(similarity, -1, 1)) / pi",
+            "discard_rule": f"drop the first int(u * pairs) of all pairs by ascending pair quality, u in "
+            f"np.arange(0, 0.98, {step!r}); stable order for ties",
+            "threshold_rule": "re-computed at each step on the kept pairs: candidate distances of all kept pairs, "
+            "FMR(T) = share of kept impostors with distance <= T, closest to the target FMR, largest T on ties",
+            "fnmr_rule": "1 - (kept genuine with distance < T) / kept genuine",
+            "auc_rule": "trapezoid over x = (100 * discard) / 100 (sklearn.metrics.auc in save_pdf)",
+            "step": float(step),
+            "pairs": n,
+            "genuine_pairs": int(gen.sum()),
+            "impostor_pairs": int((~gen).sum()),
+            "nan_quality_pairs": n_nan,
+            "nan_reason": "; ".join(summary) if summary else "none",
+        },
+    )
+    ds["fnmr"].attrs = {
+        "description": "FNMR of the kept genuine pairs at the threshold re-computed on the kept pairs",
+        "nan_reason": "NaN where kept impostors × FMR < 1 (FMR not resolvable; resolvable = 0) "
+        "or no genuine pair is kept (kept_genuine = 0)",
+    }
+    ds["threshold"].attrs = {"description": "distance threshold chosen at the target FMR (NaN: not resolvable)"}
+    ds["fmr_achieved"].attrs = {"description": "FMR of the kept impostors at that threshold"}
+    ds["resolvable"].attrs = {"description": "1 where kept impostors × FMR >= 1"}
+    ds["auc"].attrs = {
+        "description": "trapezoid area under the FNMR over the discard grid",
+        "nan_reason": "NaN where any FNMR of the row is NaN",
+    }
+    ds["discard"].attrs = {"description": "target fraction u of all pairs discarded (int(u * pairs) are)"}
+    ds["kept_genuine"].attrs = {"description": "genuine pairs kept"}
+    ds["kept_impostor"].attrs = {"description": "impostor pairs kept"}
+    ds["discarded_pairs"].attrs = {"description": "int(u * pairs): pairs discarded"}
+    return ds
+
+
+# -------------------------------------------------------------------------- workflow
+
+
+def error_versus_discard(
     pairs: xr.Dataset,
     embeddings: xr.Dataset,
     quality: xr.Dataset,
     threshold: dict[str, float],
-    pauc_limits: tuple[float, ...] = (0.2, 0.3),
+    pauc_limits: Sequence[float] = (0.2, 0.3),
 ) -> xr.Dataset:
-    """EDC of one (dataset, model, FIQA): pair scores, pair quality = min, fixed threshold.
+    """EDC and ERC of one (dataset, model, FIQA) in one Dataset.
 
-    ``threshold`` is ``{"fmr": x}`` (from the impostor scores) or ``{"fnmr": e0}`` (the
-    starting FNMR); the choice is recorded in the attributes.
+    ``threshold`` is the config's ``evaluation.threshold``: ``{"fmr": x}`` (EDC τ from the
+    impostor similarities) or ``{"fnmr": e0}`` (EDC starting error). The ERC uses its
+    protocol's FMRs (1e-2, 1e-3, 1e-4) and step 0.05.
+
+    Variables: ``edc_error``, ``edc_kept_genuine``, ``edc_error_count`` over ``discard``
+    (coordinate ``edc_quality_cut``); ``pauc``, ``best_case_area``, ``pauc_minus_best``
+    over ``limit``; ``erc_fnmr``, ``erc_threshold``, ``erc_fmr_achieved``,
+    ``erc_resolvable`` over (``fmr``, ``erc_discard``); ``erc_kept_genuine``,
+    ``erc_kept_impostor``, ``erc_discarded_pairs`` over ``erc_discard``; ``auc`` over
+    ``fmr``. Attributes of each protocol carry the prefix ``edc_`` / ``erc_``.
     """
     a, b = pairs["a"].values, pairs["b"].values
     genuine = pairs["genuine"].values.astype(bool)
-    scores = comparison_scores(embeddings["embedding"], a, b)
+    similarity = comparison_scores(embeddings["embedding"], a, b)
     q = quality["quality"]
-    pair_quality = np.minimum(q.sel(image=a).values, q.sel(image=b).values)
+    qa, qb = q.sel(image=a).values, q.sel(image=b).values
     if set(threshold) == {"fmr"}:
-        tau = threshold_at_fmr(scores[~genuine], float(threshold["fmr"]))
+        kwargs = {"fmr": float(threshold["fmr"])}
     elif set(threshold) == {"fnmr"}:
-        tau = threshold_at_fnmr(scores[genuine], float(threshold["fnmr"]))
+        kwargs = {"starting_error": float(threshold["fnmr"])}
     else:
         raise ValueError(f"evaluation.threshold = {threshold!r}: give exactly one of fmr or fnmr")
-    ds = edc_fnmr(scores, genuine, pair_quality, tau, pauc_limits)
-    ds.attrs.update(
-        threshold_from=next(iter(threshold)),
-        threshold_target=float(next(iter(threshold.values()))),
-        impostor_pairs=int((~genuine).sum()),
-        pair_quality="min",
-    )
+    e = edc(similarity, genuine, qa, qb, discard_limits=tuple(pauc_limits), **kwargs)
+    r = erc(similarity, genuine, qa, qb)
+    e_attrs, r_attrs = e.attrs, r.attrs
+    e = e.rename({name: f"edc_{name}" for name in ("error", "kept_genuine", "error_count", "quality_cut")})
+    r = r.rename({name: f"erc_{name}" for name in r.variables if name not in ("auc", "fmr")})
+    ds = e.assign({name: r[name] for name in r.data_vars})  # keeps each variable's attributes
+    ds.attrs = {
+        "protocol": "EDC + ERC",
+        "similarity": "cosine",
+        "pair_quality": "min",
+        "threshold_from": next(iter(threshold)),
+        "threshold_target": float(next(iter(threshold.values()))),
+        **{f"edc_{k}": v for k, v in e_attrs.items()},
+        **{f"erc_{k}": v for k, v in r_attrs.items()},
+    }
     return ds

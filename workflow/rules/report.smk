@@ -17,6 +17,27 @@ rule figures:
             subcategory="{dataset} / {model}",
             labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "inside vs outside"},
         ),
+        density=report(
+            "results/report/{dataset}/{model}/{cam}/{fiqa}/density.svg",
+            caption="../report/density.rst",
+            category="Activation-map variation",
+            subcategory="{dataset} / {model}",
+            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "AM-V distribution"},
+        ),
+        profiles=report(
+            "results/report/{dataset}/{model}/{cam}/{fiqa}/profiles.svg",
+            caption="../report/profiles.rst",
+            category="Activation-map variation",
+            subcategory="{dataset} / {model}",
+            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "AM-V profiles"},
+        ),
+        deviations=report(
+            "results/report/{dataset}/{model}/{cam}/{fiqa}/deviations.png",
+            caption="../report/deviations.rst",
+            category="Activation-map variation",
+            subcategory="{dataset} / {model}",
+            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "LOW images vs HIGH mean"},
+        ),
     log:
         "logs/figures/{dataset}/{model}/{cam}/{fiqa}.log",
     conda:

@@ -6,6 +6,8 @@ rule amva:
         "results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
     params:
         face_mask=config["face_mask"],
+        statistics=config["statistics"],
+        seed=config["seed"],
     log:
         "logs/amva/{dataset}/{model}/{cam}/{fiqa}.log",
     conda:

@@ -38,9 +38,9 @@ def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
         .mark_line(interpolate="step-after")
         .encode(
             x=alt.X("discard:Q", title="fraction of genuine pairs discarded"),
-            y=alt.Y("fnmr:Q", title="FNMR at the fixed threshold"),
+            y=alt.Y("edc_error:Q", title="FNMR at the fixed threshold"),
             color=alt.Color("fiqa:N", title="FIQA"),
-            tooltip=["fiqa", alt.Tooltip("discard:Q", format=".3f"), alt.Tooltip("fnmr:Q", format=".4f")],
+            tooltip=["fiqa", alt.Tooltip("discard:Q", format=".3f"), alt.Tooltip("edc_error:Q", format=".4f")],
         )
         .properties(width=420, height=260)
     )
@@ -49,3 +49,39 @@ def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
 def write_svg(chart: alt.Chart, path: str | Path) -> Path:
     """Render with vl-convert (offline) and move into place atomically."""
     return write_bytes(path, vlc.vegalite_to_svg(chart.to_dict()).encode())
+
+
+def density_chart(ds: xr.Dataset, title: str) -> alt.Chart:
+    """Distribution (KDE) of the AM-V pixel values per bin: the paper's distribution shift."""
+    df = ds["amv_density"].to_dataframe().reset_index()
+    order = ds["bin"].values.tolist()
+    return (
+        alt.Chart(df, title=title)
+        .mark_line()
+        .encode(
+            x=alt.X("amv_value:Q", title="AM-V pixel value"),
+            y=alt.Y("amv_density:Q", title="density"),
+            color=alt.Color("bin:N", sort=order, title="quality bin"),
+        )
+        .properties(width=360, height=220)
+    )
+
+
+def profile_chart(ds: xr.Dataset, title: str) -> alt.Chart:
+    """Column and row sums of the AM-V map per bin (where across the face the variation sits)."""
+    frames = []
+    for axis, name in (("x", "profile_x"), ("y", "profile_y")):
+        df = ds[name].to_dataframe().reset_index().rename(columns={axis: "position", name: "sum"})
+        frames.append(df.assign(axis=f"along {axis} (sum over {'y' if axis == 'x' else 'x'})"))
+    order = ds["bin"].values.tolist()
+    return (
+        alt.Chart(pd.concat(frames), title=title)
+        .mark_line()
+        .encode(
+            x=alt.X("position:Q", title="pixel"),
+            y=alt.Y("sum:Q", title="summed AM-V"),
+            color=alt.Color("bin:N", sort=order, title="quality bin"),
+            column=alt.Column("axis:N", title=None),
+        )
+        .properties(width=240, height=200)
+    )

@@ -77,3 +77,25 @@ def write_png(img: np.ndarray, path: str | Path) -> Path:
     if not ok:
         raise ValueError(f"could not encode {path}")
     return write_bytes(path, buf.tobytes())
+
+
+def deviation_gallery(ds: xr.Dataset, faces: xr.Dataset, n: int = 8) -> np.ndarray:
+    """The ``n`` LOW images that deviate most from the HIGH mean map, deviation over the face.
+
+    Each tile blends the face with its deviation |MAM(HIGH) - A_i| (normalised per image)
+    and names the share of the deviation that lies outside the face mask.
+    """
+    mask = ds["face_mask"].values.astype(bool)
+    labels = ds["bin_of_image"]
+    low = labels["image"].values[labels.values == ds["bin"].values[-1]]
+    share = ds["deviation_outside_share"].sel(image=low)
+    worst = share["image"].values[np.argsort(-share.values, kind="stable")[:n]]
+    tiles = []
+    for image_id in worst:
+        dev = ds["deviation"].sel(image=image_id).values
+        heat = cv2.applyColorMap((255 * dev / max(float(dev.max()), 1e-12)).astype(np.uint8), cv2.COLORMAP_JET)
+        face = cv2.cvtColor(faces["pixels"].sel(image=image_id).values, cv2.COLOR_RGB2BGR)
+        blend = cv2.resize(cv2.addWeighted(face, 0.55, heat, 0.45, 0), (CELL, CELL), interpolation=cv2.INTER_LINEAR)
+        note = f"{float(share.sel(image=image_id)):.0%} outside the face"
+        tiles.append(np.vstack([_label(CELL, str(image_id)[:30], note), _outline(blend, mask)]))
+    return np.hstack(tiles) if tiles else np.full((HEADER + CELL, CELL, 3), 255, np.uint8)
