@@ -141,6 +141,9 @@ def test_fiqa_methods_tables_and_imports(run):
     regions = pd.read_csv(run / "results/report/regions.csv")
     assert len(regions) == (4 + 1) * 2 * 2  # (gradcam x 4 FIQA + gradcam_binned x serfiq) x bins x stats
     assert not (res / "sface/gradcam_binned/amva/brisque.nc").exists()
+    amv = regions[regions["statistic"] == "amv"]
+    assert amv["perm_p_value"].between(0, 1).all()
+    assert ((amv["outside_ci_lower"] <= amv["outside"]) & (amv["outside"] <= amv["outside_ci_upper"])).all()
 
 
 def test_edc_starts_at_plain_fnmr(run):

@@ -12,22 +12,30 @@ import xarray as xr
 from amva.io import write_bytes
 
 
-def region_chart(ds: xr.Dataset, title: str) -> alt.Chart:
-    """Mean activation and mean AM-V inside vs outside the face mask, per bin."""
-    df = ds["region_mean"].sel(stat=["mam", "amv"]).to_dataframe().reset_index()
+def region_chart(ds: xr.Dataset, title: str) -> alt.FacetChart:
+    """Mean activation and mean AM-V inside vs outside the face mask, per bin, with 95% intervals."""
+    stats = ["mam", "amv"]
+    df = ds["region_mean"].sel(stat=stats).to_dataframe().reset_index()
+    ci = ds["region_mean_ci"].sel(stat=stats).to_dataframe().reset_index()
+    ci = ci.pivot_table(index=["bin", "stat", "region"], columns="bound", values="region_mean_ci").reset_index()
+    df = df.merge(ci, on=["bin", "stat", "region"])
     df["statistic"] = df["stat"].map({"mam": "mean activation (MAM)", "amv": "activation variation (AM-V)"})
+    order = ds["bin"].values.tolist()
+    base = alt.Chart(df).encode(
+        x=alt.X("region:N", title=None, sort=["inside", "outside"]),
+        xOffset=alt.XOffset("bin:N", sort=order),
+    )
+    bars = base.mark_bar().encode(
+        y=alt.Y("region_mean:Q", title="mean over region"),
+        color=alt.Color("bin:N", sort=order, title="quality bin"),
+        tooltip=["bin", "region", "statistic", alt.Tooltip("region_mean:Q", format=".4f"),
+                 alt.Tooltip("lower:Q", format=".4f"), alt.Tooltip("upper:Q", format=".4f")],
+    )  # fmt: skip
+    whiskers = base.mark_rule(color="black").encode(y="lower:Q", y2="upper:Q")
     return (
-        alt.Chart(df, title=title)
-        .mark_bar()
-        .encode(
-            x=alt.X("region:N", title=None, sort=["inside", "outside"]),
-            xOffset=alt.XOffset("bin:N", sort=ds["bin"].values.tolist()),
-            y=alt.Y("region_mean:Q", title="mean over region"),
-            color=alt.Color("bin:N", sort=ds["bin"].values.tolist(), title="quality bin"),
-            column=alt.Column("statistic:N", title=None),
-            tooltip=["bin", "region", "statistic", alt.Tooltip("region_mean:Q", format=".4f")],
-        )
+        alt.layer(bars, whiskers, data=df)
         .properties(width=180, height=220)
+        .facet(column=alt.Column("statistic:N", title=None), title=title)
     )
 
 

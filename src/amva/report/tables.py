@@ -9,9 +9,10 @@ import xarray as xr
 
 
 def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.DataFrame:
-    """Mean MAM and AM-V inside/outside the face and their ratio, per analysis and bin.
+    """Mean MAM and AM-V inside/outside the face, their 95% intervals and ratio, per analysis and bin.
 
-    ``results`` maps (dataset, model, cam, fiqa) to an AMVA result dataset.
+    ``results`` maps (dataset, model, cam, fiqa) to an AMVA result dataset. The AM-V rows also
+    carry the permutation test of LOW − HIGH outside AM-V (one p-value per analysis).
     """
     rows = []
     for (dataset, model, cam, fiqa), ds in results.items():
@@ -20,6 +21,7 @@ def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.
                 inside, outside = (
                     ds["region_mean"].sel(bin=b, stat=stat, region=r).item() for r in ("inside", "outside")
                 )
+                ci = ds["region_mean_ci"].sel(bin=b, stat=stat)
                 rows.append(
                     {
                         "dataset": dataset,
@@ -32,6 +34,12 @@ def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.
                         "inside": round(inside, 5),
                         "outside": round(outside, 5),
                         "outside_inside_ratio": round(outside / inside, 4) if inside else float("nan"),
+                        **{
+                            f"{region}_ci_{bound}": round(ci.sel(region=region, bound=bound).item(), 5)
+                            for region in ("inside", "outside")
+                            for bound in ("lower", "upper")
+                        },
+                        "perm_p_value": ds["perm_p_value"].item() if stat == "amv" else float("nan"),
                     }
                 )
     return pd.DataFrame(rows)
