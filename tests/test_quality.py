@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from amva.models import to_tensor
 from amva.quality import score
-from amva.quality.serfiq import image_generator, serfiq
+from amva.quality.serfiq import DropoutMask, image_generator, serfiq
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +25,20 @@ def test_serfiq_equals_formula_with_same_masks(sface, obama):
         feats = sface.pre_dropout(x)
         for i, image_id in enumerate(ids):
             gen = image_generator(7, image_id, x.device)
-            keep = torch.empty(10, feats.shape[1]).bernoulli_(0.5, generator=gen)
+            keep = torch.empty(10, feats.shape[1], dtype=torch.uint8).random_(0, 256, generator=gen) >= 128
             emb = F.normalize(sface.head(feats[i] * keep * 2), dim=1).numpy().astype(np.float64)
             d = [np.linalg.norm(emb[a] - emb[b]) for a in range(10) for b in range(a + 1, 10)]
             assert q[i] == pytest.approx(2 / (1 + np.exp(np.mean(d))), rel=1e-5)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.3])
+def test_dropout_masks_keep_the_right_share(p):
+    draw = DropoutMask((100, 50_000), p, torch.device("cpu"))
+    keep = draw(torch.Generator().manual_seed(0)).float()
+    assert keep.mean().item() == pytest.approx(1 - p, abs=3e-3)
+    assert draw.buf.dtype == (torch.float32 if p == 0.3 else torch.uint8)
+    # independent rows and columns: no visible correlation between neighbours
+    assert abs(np.corrcoef(keep[:, :-1].flatten(), keep[:, 1:].flatten())[0, 1]) < 0.01
 
 
 def test_serfiq_is_seeded_and_batch_independent(sface, obama):

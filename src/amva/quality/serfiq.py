@@ -32,12 +32,33 @@ def serfiq_from_features(
     """
     upper = torch.triu_indices(T, T, offset=1, device=features.device)
     out = torch.empty(features.shape[0], device=features.device)
-    keep = torch.empty((T, features.shape[1]), device=features.device)
+    draw = DropoutMask((T, features.shape[1]), p, features.device)
     for i, gen in enumerate(generators):
-        keep.bernoulli_(1 - p, generator=gen)
-        emb = F.normalize(model.head(features[i] * keep / (1 - p)), dim=1)
+        emb = F.normalize(model.head(features[i] * draw(gen) / (1 - p)), dim=1)
         out[i] = torch.cdist(emb, emb)[upper[0], upper[1]].mean()
     return 2.0 / (1.0 + torch.exp(out))
+
+
+class DropoutMask:
+    """Exact Bernoulli keep-masks, drawn cheaply.
+
+    Drawing the mask dominates SER-FIQ's cost on a CPU (5 M draws per image at T = 100).
+    When ``p`` is a multiple of 1/256 (0.5 is), one random byte per element compared with
+    ``256 p`` is an exact Bernoulli(1 - p) draw, four times faster than float draws;
+    other rates fall back to uniform floats.
+    """
+
+    def __init__(self, shape: tuple[int, int], p: float, device: torch.device) -> None:
+        level = p * 256
+        self.level = int(level) if float(level).is_integer() else None
+        dtype = torch.uint8 if self.level is not None else torch.float32
+        self.p = p
+        self.buf = torch.empty(shape, dtype=dtype, device=device)
+
+    def __call__(self, gen: torch.Generator) -> torch.Tensor:
+        if self.level is not None:
+            return self.buf.random_(0, 256, generator=gen) >= self.level
+        return self.buf.uniform_(generator=gen) >= self.p
 
 
 @torch.inference_mode()
