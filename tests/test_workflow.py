@@ -211,3 +211,27 @@ def test_lint_is_clean():
         [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-2000:]
+
+
+def test_every_fiqa_method_runs_through_the_workflow(tmp_path, demo_sources):
+    """All computed methods (FaceQAN with small k and l) and an import, up to the validation table."""
+    from amva.quality import METHODS
+
+    (tmp_path / "photos").mkdir()
+    for path in demo_sources.values():
+        (tmp_path / "photos" / path.name).symlink_to(path)
+    write_scores(tmp_path / "scores_tiny.txt")
+    cfg = tiny_config(tmp_path / "photos")
+    cfg["fiqa"] = {name: {"method": name} for name, m in METHODS.items() if not m.needs_model}
+    cfg["fiqa"].update({name: {"method": name, "model": "sface"} for name, m in METHODS.items() if m.needs_model})
+    cfg["fiqa"]["serfiq"]["T"] = 10
+    cfg["fiqa"]["faceqan"].update(k=2, l=2)
+    cfg["fiqa"]["imported"] = {"method": "scores_file", "path": str(tmp_path / "scores_{dataset}.txt")}
+    proc = snakemake(tmp_path, "--cores", "2", "results/tiny/quality/validation.csv", config=cfg)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    table = pd.read_csv(tmp_path / "results/tiny/quality/validation.csv")
+    assert set(table["fiqa"]) == set(cfg["fiqa"])
+    overall = table[table["degradation"] == "all"].set_index("fiqa")
+    assert (overall["images"] == 20).all()
+    assert overall.loc["embedding_norm", "spearman"] < 0  # the norm falls along the ladder
+    assert overall.loc["faceqan", "spearman"] < 0
