@@ -87,13 +87,6 @@ __all__ = [
     "METHODS",
     "luminance",
     "native",
-    "ofiq_dynamic_range",
-    "ofiq_illumination_uniformity",
-    "ofiq_luminance_mean",
-    "ofiq_luminance_variance",
-    "ofiq_natural_colour",
-    "ofiq_over_exposure_prevention",
-    "ofiq_under_exposure_prevention",
     "quality",
     "sharpness",
     "sigmoid",
@@ -323,60 +316,33 @@ def quality(name: str, images: torch.Tensor | np.ndarray, margin: float = 0.5, r
 # FIQA methods: fn(model, images, ids, **params) -> (N,) float64; the FR model is unused
 
 
-def ofiq_luminance_mean(model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False):
-    """OFIQ luminance mean quality (0..100, higher = better)."""
-    return quality("luminance_mean", images, margin, rounded)
+def _ofiq_method(measure: str, summary: str) -> Callable[..., np.ndarray]:
+    """The FIQA function of one OFIQ measure: its 0..100 quality, higher = better."""
+
+    def method(model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False) -> np.ndarray:
+        return quality(measure, images, margin, rounded)
+
+    method.__name__ = method.__qualname__ = f"ofiq_{measure}"
+    method.__doc__ = f"OFIQ {measure.replace('_', ' ')} (0..100, {summary})."
+    return method
 
 
-def ofiq_luminance_variance(model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False):
-    """OFIQ luminance variance quality (0..100, higher = better)."""
-    return quality("luminance_variance", images, margin, rounded)
-
-
-def ofiq_under_exposure_prevention(
-    model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False
-):
-    """OFIQ under-exposure prevention (0..100, higher = fewer dark pixels)."""
-    return quality("under_exposure_prevention", images, margin, rounded)
-
-
-def ofiq_over_exposure_prevention(
-    model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False
-):
-    """OFIQ over-exposure prevention (0..100, higher = fewer bright pixels)."""
-    return quality("over_exposure_prevention", images, margin, rounded)
-
-
-def ofiq_dynamic_range(model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False):
-    """OFIQ dynamic range (0..100, 12.5 x luminance entropy in bits)."""
-    return quality("dynamic_range", images, margin, rounded)
-
-
-def ofiq_illumination_uniformity(
-    model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False
-):
-    """OFIQ illumination uniformity (0..100, histogram overlap of the two cheek zones)."""
-    return quality("illumination_uniformity", images, margin, rounded)
-
-
-def ofiq_natural_colour(model, images: torch.Tensor, ids: list[str], margin: float = 0.5, rounded: bool = False):
-    """OFIQ natural colour (0..100, 100 when the cheeks' mean a*, b* are in the skin box)."""
-    return quality("natural_colour", images, margin, rounded)
-
-
-def sharpness(model, images: torch.Tensor, ids: list[str], margin: float = 0.5):
+def sharpness(model, images: torch.Tensor, ids: list[str], margin: float = 0.5) -> np.ndarray:
     """Variance of the Laplacian of the grey image inside the face mask (raw, higher = sharper)."""
     return quality("sharpness", images, margin)
 
 
+_SUMMARIES = {
+    "luminance_mean": "higher = better",
+    "luminance_variance": "higher = better",
+    "under_exposure_prevention": "higher = fewer dark pixels",
+    "over_exposure_prevention": "higher = fewer bright pixels",
+    "dynamic_range": "12.5 x luminance entropy in bits",
+    "illumination_uniformity": "histogram overlap of the two cheek zones",
+    "natural_colour": "100 when the cheeks' mean a*, b* are in the skin box",
+}
 METHODS: dict[str, Callable[..., np.ndarray]] = {
-    "ofiq_luminance_mean": ofiq_luminance_mean,
-    "ofiq_luminance_variance": ofiq_luminance_variance,
-    "ofiq_under_exposure_prevention": ofiq_under_exposure_prevention,
-    "ofiq_over_exposure_prevention": ofiq_over_exposure_prevention,
-    "ofiq_dynamic_range": ofiq_dynamic_range,
-    "ofiq_illumination_uniformity": ofiq_illumination_uniformity,
-    "ofiq_natural_colour": ofiq_natural_colour,
+    **{f"ofiq_{m}": _ofiq_method(m, summary) for m, summary in _SUMMARIES.items()},
     "sharpness": sharpness,
 }
 """Config name -> FIQA function, for the registry in :mod:`amva.quality`."""
