@@ -70,22 +70,9 @@ def test_face_mask_holds_template_points_not_corners():
     assert float(face_mask(112, 1.0).mean()) > float(mask.mean())
 
 
-def test_amva_regions_and_d_amv():
-    rng = np.random.default_rng(1)
-    mask = face_mask(112, 0.5)
-    n = 10
-    base = np.where(mask.values, 0.8, 0.1)
-    high = np.clip(base + rng.normal(0, 0.02, (n, 112, 112)), 0, 1)
-    low = np.clip(base + np.where(mask.values, 0.02, 0.3) * rng.normal(0, 1, (n, 112, 112)), 0, 1)
-    ids = [f"h{i}" for i in range(n)] + [f"l{i}" for i in range(n)] + ["mid"]
-    maps = xr.DataArray(
-        np.concatenate([high, low, base[None]]), coords={"image": ids}, dims=("image", "y", "x")
-    ).assign_coords(y=np.arange(112), x=np.arange(112))
-    q = xr.Dataset(
-        {"quality": xr.DataArray(np.r_[np.arange(n) + 100.0, np.arange(n), 50.0], coords={"image": ids}, dims="image")}
-    )
-    bins = bins_dataset(q, "high_low", k=n)
-    ds = amva(maps, bins, mask)
+def test_amva_regions_and_d_amv(contrast):
+    maps, bins, mask, high, low, ds = contrast
+    n = high.shape[0]
     amv_out = ds["region_mean"].sel(stat="amv", region="outside")
     assert amv_out.sel(bin="low") > 5 * amv_out.sel(bin="high")
     inside = mask.values
