@@ -130,9 +130,19 @@ def all_outputs():
 
 
 def dataset_sources(wildcards):
-    """The demo's fetched photos, or a folder dataset's root."""
+    """The input paths of a dataset; the first is what build_dataset reads from."""
     spec = dataset_spec(wildcards)
-    return spec["root"] if spec["format"] == "folder" else spec["sources"]
+    fmt = spec["format"]
+    if fmt == "demo":
+        return spec["sources"]
+    if fmt in ("insightface_bin", "manifest"):
+        return [spec["path"]] + ([spec["root"]] if fmt == "manifest" and "root" in spec else [])
+    if fmt == "lfw":
+        return [spec["root"], spec["pairs"]]
+    if fmt == "pair_list":
+        root = spec["root"]
+        return [root] + [spec[k] for k in ("image_list", "pair_list") if k in spec]
+    return spec["root"]
 
 
 def cam_bins(wildcards):

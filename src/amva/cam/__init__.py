@@ -7,16 +7,51 @@ from typing import Any
 from torch import nn
 
 from amva.cam.base import BaseCAM, CamResult
+from amva.cam.eigencam import EigenCAM
 from amva.cam.gradcam import GradCAM
+from amva.cam.gradcampp import GradCAMPlusPlus
+from amva.cam.layercam import LayerCAM
 from amva.cam.scorecam import ScoreCAM
 from amva.cam.targets import get_target
 
-METHODS: dict[str, type[BaseCAM]] = {"scorecam": ScoreCAM, "gradcam": GradCAM}
-DEFAULT_TARGET = {"scorecam": "self_cosine", "gradcam": "self_projection"}
+METHODS: dict[str, type[BaseCAM]] = {
+    "scorecam": ScoreCAM,
+    "gradcam": GradCAM,
+    "gradcampp": GradCAMPlusPlus,
+    "layercam": LayerCAM,
+    "eigencam": EigenCAM,
+}
+# None: the method uses no target (Eigen-CAM)
+DEFAULT_TARGET: dict[str, str | None] = {
+    "scorecam": "self_cosine",
+    "gradcam": "self_projection",
+    "gradcampp": "self_projection",
+    "layercam": "self_projection",
+    "eigencam": None,
+}
 # the config keys each method's constructor takes
-OPTIONS = {"scorecam": ("batch_size", "weighting", "temperature", "fuse"), "gradcam": ()}
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "scorecam": ("batch_size", "weighting", "temperature", "fuse"),
+    "gradcam": (),
+    "gradcampp": (),
+    "layercam": (),
+    "eigencam": (),
+}
 
-__all__ = ["DEFAULT_TARGET", "METHODS", "BaseCAM", "CamResult", "GradCAM", "ScoreCAM", "cam_from_config", "make_cam"]
+__all__ = [
+    "DEFAULT_TARGET",
+    "METHODS",
+    "OPTIONS",
+    "BaseCAM",
+    "CamResult",
+    "EigenCAM",
+    "GradCAM",
+    "GradCAMPlusPlus",
+    "LayerCAM",
+    "ScoreCAM",
+    "cam_from_config",
+    "make_cam",
+]
 
 
 def make_cam(model: nn.Module, method: str, target: str = "default", layer: str = "auto", **options: Any) -> BaseCAM:
@@ -24,7 +59,9 @@ def make_cam(model: nn.Module, method: str, target: str = "default", layer: str 
     if method not in METHODS:
         raise ValueError(f"unknown CAM method {method!r}; choose one of {sorted(METHODS)}")
     name = DEFAULT_TARGET[method] if target == "default" else target
-    return METHODS[method](model, get_target(name), layer, **options)
+    if DEFAULT_TARGET[method] is None and name is not None:
+        raise ValueError(f"CAM method {method!r} uses no target; leave target at 'default'")
+    return METHODS[method](model, None if name is None else get_target(name), layer, **options)
 
 
 def cam_from_config(model: nn.Module, spec: dict[str, Any]) -> BaseCAM:

@@ -3,7 +3,9 @@
 A CAM method differs from another only in how it weights the channels of the target
 layer's activations ``A`` (shape ``(N, C, h, w)``); the map is then
 ``minmax(ReLU(sum_k w_k A_k))``, upsampled bilinearly to the input size. Subclasses
-override :meth:`BaseCAM.weights`.
+override :meth:`BaseCAM.weights`; the few methods whose map is not a channel-weighted
+sum (LayerCAM's element-wise weights, Eigen-CAM's centred projection) also override
+:meth:`BaseCAM.combine`, and still report ``(N, C)`` channel weights.
 
 Unlike hook-everything implementations, the hook lives only for the one capturing
 pass, gradients flow only from the embedding back to ``A`` (never into the
@@ -53,18 +55,22 @@ class CamResult:
 
     maps: torch.Tensor  # (N, H, W) in [0, 1]
     native: torch.Tensor  # (N, h, w) in [0, 1]
-    weights: torch.Tensor  # (N, C)
+    weights: torch.Tensor  # (N, C): the channel weights (or the method's per-channel summary)
 
 
 class BaseCAM(ABC):
     """Capture the target layer, weight its channels, combine.
 
     ``model`` maps ``(N, 3, H, W)`` inputs in the model's pixel range to embeddings.
+    ``target`` may be ``None`` only for methods that use none (Eigen-CAM).
     """
 
     needs_gradients = False
+    needs_target = True
 
-    def __init__(self, model: nn.Module, target: Target, layer: str = "auto") -> None:
+    def __init__(self, model: nn.Module, target: Target | None, layer: str = "auto") -> None:
+        if target is None and self.needs_target:
+            raise ValueError(f"{type(self).__name__} needs a target")
         self.model = model.eval()
         self.target = target
         self.layer = resolve_layer(model, layer)
@@ -86,13 +92,21 @@ class BaseCAM(ABC):
         finally:
             handle.remove()
 
-    def capture(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Activations, embedding and (for gradient CAMs) d target / d activations."""
+    def capture(
+        self, x: torch.Tensor, references: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Activations, embedding and (for gradient CAMs) d target / d activations.
+
+        The target compares each embedding with ``references`` (``(N, D)``), by default
+        the images' own detached embeddings.
+        """
         store: dict[str, torch.Tensor] = {}
         if self.needs_gradients:
+            assert self.target is not None
             with torch.enable_grad(), self._hook(store):
                 emb = self.model(x)
-                score = self.target(emb, emb.detach()).sum()
+                ref = emb.detach() if references is None else references.to(emb)
+                score = self.target(emb, ref).sum()
                 (grads,) = torch.autograd.grad(score, store["acts"])
             return store["acts"].detach(), emb.detach(), grads
         with torch.inference_mode(), self._hook(store):
@@ -103,14 +117,30 @@ class BaseCAM(ABC):
     def weights(
         self, x: torch.Tensor, acts: torch.Tensor, emb: torch.Tensor, grads: torch.Tensor | None
     ) -> torch.Tensor:
-        """Channel weights ``(N, C)``; the one thing a CAM method defines."""
+        """Channel weights ``(N, C)``; the one thing a CAM method defines.
 
-    def __call__(self, x: torch.Tensor) -> CamResult:
-        """Maps for a batch ``x`` of shape ``(N, 3, H, W)``."""
-        acts, emb, grads = self.capture(x)
-        w = self.weights(x, acts, emb, grads)
+        ``emb`` holds the reference embeddings the target compares to: the images' own
+        unless ``references`` were given to :meth:`__call__`.
+        """
+
+    def combine(self, acts: torch.Tensor, weights: torch.Tensor, grads: torch.Tensor | None) -> torch.Tensor:
+        """The map before ReLU, ``(N, h, w)``: by default ``sum_k w_k A_k``."""
+        return torch.einsum("nc,nchw->nhw", weights, acts)
+
+    def __call__(self, x: torch.Tensor, references: torch.Tensor | None = None) -> CamResult:
+        """Maps for a batch ``x`` of shape ``(N, 3, H, W)``.
+
+        ``references`` (``(N, D)``, optional) replace the images' own embeddings as the
+        target's second argument, e.g. identity means for ``reference_cosine``.
+        """
+        if references is None and getattr(self.target, "needs_reference", False):
+            name = getattr(self.target, "__name__", self.target)
+            raise ValueError(f"CAM target {name!r} needs references: call cam(x, references=...)")
+        acts, emb, grads = self.capture(x, references)
+        ref = emb if references is None else references.to(emb)
+        w = self.weights(x, acts, ref, grads)
         with torch.inference_mode():
-            native = minmax(F.relu(torch.einsum("nc,nchw->nhw", w, acts)))
+            native = minmax(F.relu(self.combine(acts, w, grads)))
             maps = F.interpolate(native[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
             maps = maps[:, 0].clamp(0, 1)
         return CamResult(maps=maps, native=native, weights=w)

@@ -2,7 +2,8 @@
 
 An FR model has no class label, so a CAM explains a scalar computed from the
 embedding. A target is a plain callable ``target(embedding, reference) -> (B,)`` where
-``reference`` is the (detached) embedding of the image's own unmasked input.
+``reference`` is the (detached) embedding of the image's own unmasked input, or,
+when the CAM is called with ``references``, the given one (``reference_cosine``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,25 @@ def embedding_norm(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Te
     return embedding.norm(dim=1)
 
 
+def reference_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Cosine to a given reference embedding per image (e.g. its identity's mean).
+
+    The references are not the images' own embeddings, so pass them to the CAM:
+    ``cam(x, references=refs)`` with ``refs`` of shape ``(N, D)``; the CAM refuses to
+    run this target without them (``needs_reference``). Unlike ``self_cosine`` its
+    gradient at the image is not zero, so it suits gradient CAMs as well.
+    """
+    return F.cosine_similarity(embedding, reference.detach(), dim=1)
+
+
+reference_cosine.needs_reference = True  # type: ignore[attr-defined]
+
+
 TARGETS: dict[str, Target] = {
     "self_cosine": self_cosine,
     "self_projection": self_projection,
     "embedding_norm": embedding_norm,
+    "reference_cosine": reference_cosine,
 }
 
 

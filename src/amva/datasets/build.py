@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,17 +10,50 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from amva.datasets.common import Options, Read, given_pairs
 from amva.datasets.faces import all_pairs, faces_dataset, rejected_table
 
-# labels every format provides, and the extra ones the demo ladder knows
+FORMATS = ("demo", "folder", "lfw", "insightface_bin", "pair_list", "manifest")
+
+# labels every format provides, the ones the real-data formats add, and the demo ladder's
 _COMMON = ("identity", "detection_score")
+_READ = ("faces_found",)
 _DEMO = ("source", "degradation", "severity")
 
 
+def _read(fmt: str, spec: dict[str, Any], sources: Path, seed: int) -> Read:
+    if fmt == "folder":
+        from amva.datasets.folder import read_folder
+
+        return Read(*read_folder(sources, opts=Options.from_spec(spec, seed)), None)
+    if fmt == "lfw":
+        from amva.datasets.lfw import read_lfw
+
+        return read_lfw(sources, spec["pairs"], Options.from_spec(spec, seed), bool(spec.get("all_images", False)))
+    if fmt == "insightface_bin":
+        from amva.datasets.insightface_bin import read_insightface_bin
+
+        return read_insightface_bin(sources, Options.from_spec(spec, seed, aligned=True))
+    if fmt == "pair_list":
+        from amva.datasets.pair_list import read_pair_list
+
+        return read_pair_list(sources, Options.from_spec(spec, seed), spec.get("image_list"), spec.get("pair_list"))
+    if fmt == "manifest":
+        from amva.datasets.manifest import read_manifest
+
+        return read_manifest(sources, Options.from_spec(spec, seed), spec.get("root"))
+    raise ValueError(f"datasets format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+
+
 def build_dataset(
-    spec: dict[str, Any], sources: str | Path, seed: int = 0
+    spec: dict[str, Any], sources: str | Path | Sequence[str], seed: int = 0
 ) -> tuple[xr.Dataset, xr.Dataset, pd.DataFrame]:
-    """Read and align a dataset as its ``format`` says; ``sources`` is its input path."""
+    """Read and align a dataset as its ``format`` says; ``sources`` is its input path.
+
+    ``sources`` may be a list (the workflow's inputs): its first item is the path.
+    """
+    if not isinstance(sources, (str, Path)):
+        sources = next(iter(sources))
     fmt = spec["format"]
     if fmt == "demo":
         from amva.datasets.demo import build_demo
@@ -27,14 +61,10 @@ def build_dataset(
         images, rejected = build_demo(
             Path(sources), severities=tuple(spec["severities"]), degradations=spec.get("degradations"), seed=seed
         )
-        names = _COMMON + _DEMO
-    elif fmt == "folder":
-        from amva.datasets.folder import read_folder
-
-        images, rejected = read_folder(sources, aligned=bool(spec.get("aligned", False)))
-        names = _COMMON
+        names, pairs = _COMMON + _DEMO, None
     else:
-        raise ValueError(f"datasets format {fmt!r} is not supported; use 'demo' or 'folder'")
+        images, rejected, pairs = _read(fmt, spec, Path(sources), seed)
+        names = _COMMON + _READ
     if not images:
         raise ValueError(f"{sources}: no usable face in this dataset; see rejected.csv reasons: {rejected[:3]}")
     labels = {name: np.array([getattr(im, name) for im in images]) for name in names}
@@ -44,4 +74,4 @@ def build_dataset(
         np.stack([im.landmarks for im in images]),
         labels,
     )
-    return faces, all_pairs(faces), rejected_table(rejected)
+    return faces, all_pairs(faces) if pairs is None else given_pairs(pairs), rejected_table(rejected)

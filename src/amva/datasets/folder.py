@@ -6,7 +6,6 @@ one bad file never stops the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +15,10 @@ from amva.datasets.align import (
     IMAGE_SUFFIXES,
     FaceDetector,
     Rejection,
-    detect_and_align,
-    read_rgb,
 )
+from amva.datasets.common import Entry, FaceImage, Options, load_entries, sample
 
-
-@dataclass(frozen=True, eq=False)
-class FolderImage:
-    """One usable face: its id is the path relative to the root."""
-
-    id: str
-    identity: str
-    face: np.ndarray
-    landmarks: np.ndarray
-    detection_score: float
+FolderImage = FaceImage  # one usable face: its id is the path relative to the root
 
 
 def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
@@ -44,34 +33,37 @@ def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple
 
 
 def read_folder(
-    root: str | Path, aligned: bool = False, detector: FaceDetector | None = None
-) -> tuple[list[FolderImage], list[Rejection]]:
-    """Read every image below ``root`` in sorted order (ids are stable across runs)."""
+    root: str | Path,
+    aligned: bool = False,
+    detector: FaceDetector | None = None,
+    opts: Options | None = None,
+) -> tuple[list[FaceImage], list[Rejection]]:
+    """Read every image below ``root`` in sorted order (ids are stable across runs).
+
+    ``opts`` (shared options: ``limit``, ``max_pixels``, ``color_order``) overrides ``aligned``.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    detector = detector or (None if aligned else FaceDetector())
-    images: list[FolderImage] = []
+    opts = opts or Options(aligned=aligned)
+    entries, rejected = folder_entries(root)
+    images, bad = load_entries(sample(entries, opts.limit, opts.seed), opts, detector)
+    return images, rejected + bad
+
+
+def folder_entries(root: Path) -> tuple[list[Entry], list[Rejection]]:
+    """Every file below ``root``: an entry when it is an image at root/<identity>/<image>."""
+    entries: list[Entry] = []
     rejected: list[Rejection] = []
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         image_id = path.relative_to(root).as_posix()
         parts = path.relative_to(root).parts
         if len(parts) != 2:
             rejected.append(Rejection(image_id, str(path), "not in a root/<identity>/<image> position"))
-            continue
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        elif path.suffix.lower() not in IMAGE_SUFFIXES:
             rejected.append(Rejection(image_id, str(path), f"not an image file (suffix {path.suffix!r})"))
-            continue
-        try:
-            rgb = read_rgb(path)
-            if aligned:
-                face, landmarks = pass_through(rgb, image_id)
-                score = float("nan")
-            else:
-                face, landmarks, det = detect_and_align(rgb, detector, image_id)
-                score = det.score
-        except ValueError as err:  # unreadable, no face, wrong size
-            rejected.append(Rejection(image_id, str(path), str(err)))
-            continue
-        images.append(FolderImage(image_id, parts[0], face, landmarks, score))
-    return images, rejected
+        elif not path.resolve().is_relative_to(root.resolve()):
+            rejected.append(Rejection(image_id, str(path), f"symlink resolves outside the dataset root {root}"))
+        else:
+            entries.append(Entry(image_id, parts[0], path))
+    return entries, rejected

@@ -28,7 +28,14 @@ def load_model(spec: dict[str, Any]) -> FaceModel:
         from amva.models.sface import load_sface
 
         return load_sface()
-    raise ValueError(f"models: kind {kind!r} is not supported; use 'sface'")
+    if kind == "iresnet":
+        from amva.models.iresnet import load_iresnet
+
+        missing = [key for key in ("depth", "weights") if key not in spec]
+        if missing:
+            raise ValueError(f"models: kind 'iresnet' needs {missing}")
+        return load_iresnet(int(spec["depth"]), spec["weights"])
+    raise ValueError(f"models: kind {kind!r} is not supported; use 'sface' or 'iresnet'")
 
 
 def to_tensor(faces: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""Grad-CAM++, LayerCAM, Eigen-CAM and the reference-cosine target on the real SFace,
+each against an independent re-computation (full autograd, then the formula in numpy)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from amva.cam import DEFAULT_TARGET, METHODS, OPTIONS, make_cam
+from amva.cam.gradcampp import GradCAMPlusPlus
+from amva.models import to_tensor
+
+LAYER = "body.conv_14.act"
+
+
+def minmax(a):
+    return (a - a.min()) / max(a.max() - a.min(), 1e-7)
+
+
+@pytest.fixture(scope="module")
+def x(demo):
+    return to_tensor(demo[0]["pixels"].values[:4])
+
+
+def autograd_reference(model, x, target):
+    """Activations and d target / d activations with the whole model in the graph."""
+    store = {}
+    layer = dict(model.named_modules())[LAYER]
+    handle = layer.register_forward_hook(lambda m, i, o: store.update(a=o))
+    try:
+        with torch.enable_grad():
+            xg = x.clone().requires_grad_(True)
+            emb = model(xg)
+            store["a"].retain_grad()
+            target(emb).sum().backward()
+    finally:
+        handle.remove()
+    return store["a"].detach().double().numpy(), store["a"].grad.double().numpy()
+
+
+@pytest.fixture(scope="module")
+def reference(sface, x):
+    return autograd_reference(sface, x, lambda e: (e * F.normalize(e.detach(), dim=1)).sum(1))
+
+
+def check_range(res, n=4):
+    assert res.maps.shape == (n, 112, 112) and res.native.shape == (n, 7, 7)
+    for t in (res.maps, res.native):
+        assert torch.isfinite(t).all() and float(t.min()) >= 0 and float(t.max()) <= 1
+    assert float(res.native.amax(dim=(1, 2)).min()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_registry_complete():
+    assert set(METHODS) == set(DEFAULT_TARGET) == set(OPTIONS)
+    assert DEFAULT_TARGET["gradcampp"] == DEFAULT_TARGET["layercam"] == "self_projection"
+    assert DEFAULT_TARGET["eigencam"] is None
+
+
+def test_gradcampp_matches_formula(sface, x, reference):
+    res = make_cam(sface, "gradcampp")(x)
+    check_range(res)
+    a, g = reference
+    for i in range(4):
+        g2, g3 = g[i] ** 2, g[i] ** 3
+        denom = 2 * g2 + a[i].sum((1, 2))[:, None, None] * g3
+        alpha = np.where(denom != 0, g2 / np.where(denom != 0, denom, 1), 0)
+        w = (alpha * np.maximum(g[i], 0)).sum((1, 2))
+        np.testing.assert_allclose(res.weights[i].numpy(), w, rtol=1e-3, atol=1e-6 * np.abs(w).max())
+        ref = minmax(np.maximum((w[:, None, None] * a[i]).sum(0), 0))
+        np.testing.assert_allclose(res.native[i].numpy(), ref, atol=1e-4)
+    assert all(p.grad is None for p in sface.parameters())
+
+
+def test_gradcampp_degenerate_inputs_no_nan(sface):
+    cam = GradCAMPlusPlus(sface, lambda e, r: e.sum(1))
+    acts = torch.full((2, 8, 7, 7), 0.5)
+    for grads in (torch.zeros_like(acts), torch.randn(acts.shape, generator=torch.Generator().manual_seed(0))):
+        w = cam.weights(None, acts, None, grads)
+        assert torch.isfinite(w).all()
+        native = F.relu(cam.combine(acts, w, grads))
+        assert torch.isfinite(native).all()
+    assert float(cam.weights(None, acts, None, torch.zeros_like(acts)).abs().max()) == 0.0
+    # all-equal activations give a constant map, which minmax sends to all zero
+    from amva.cam.base import minmax as torch_minmax
+
+    assert float(torch_minmax(F.relu(cam.combine(acts, w, grads))).abs().max()) == 0.0
+
+
+def test_layercam_matches_formula(sface, x, reference):
+    res = make_cam(sface, "layercam")(x)
+    check_range(res)
+    a, g = reference
+    for i in range(4):
+        ref = minmax(np.maximum((np.maximum(g[i], 0) * a[i]).sum(0), 0))
+        np.testing.assert_allclose(res.native[i].numpy(), ref, atol=1e-4)
+        np.testing.assert_allclose(res.weights[i].numpy(), np.maximum(g[i], 0).mean((1, 2)), rtol=1e-4, atol=1e-9)
+
+
+def test_eigencam_matches_numpy_svd(sface, x):
+    cam = make_cam(sface, "eigencam")
+    assert cam.target is None and not cam.needs_gradients
+    res = cam(x)
+    check_range(res)
+    with torch.inference_mode():
+        acts = sface.features(x).double().numpy()
+    for i in range(4):
+        m = acts[i].reshape(acts.shape[1], -1).T  # (49, C)
+        m = m - m.mean(0)
+        _, _, vt = np.linalg.svd(m, full_matrices=False)
+        proj = m @ vt[0]
+        mean_map = acts[i].mean(0).ravel()
+        if np.corrcoef(proj, mean_map)[0, 1] < 0:
+            proj = -proj
+        np.testing.assert_allclose(res.native[i].numpy().ravel(), minmax(np.maximum(proj, 0)), atol=1e-4)
+        assert abs(float(np.abs(res.weights[i].numpy() @ vt[0]))) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="uses no target"):
+        make_cam(sface, "eigencam", target="self_cosine")
+
+
+def test_reference_cosine_target(sface, x):
+    with torch.inference_mode():
+        refs = sface(x.roll(1, dims=0))
+    cam = make_cam(sface, "gradcam", target="reference_cosine")
+    with pytest.raises(ValueError, match="needs references"):
+        cam(x)
+    res = cam(x, references=refs)
+    check_range(res)
+    a, g = autograd_reference(sface, x, lambda e: F.cosine_similarity(e, refs, dim=1))
+    assert np.abs(g).max() > 1e-6  # not the self-cosine's zero gradient
+    for i in range(4):
+        ref = minmax(np.maximum((g[i].mean((1, 2))[:, None, None] * a[i]).sum(0), 0))
+        np.testing.assert_allclose(res.native[i].numpy(), ref, atol=1e-4)
