@@ -31,6 +31,7 @@ __all__ = [
     "Rejection",
     "align",
     "detect_and_align",
+    "largest_face",
     "read_rgb",
     "similarity_transform",
 ]
@@ -188,12 +189,17 @@ def detect_and_align(
     image_rgb: np.ndarray, detector: FaceDetector, image_id: str
 ) -> tuple[np.ndarray, np.ndarray, Detection]:
     """Detect, keep the largest face, align it to 112x112; FaceNotFound if none."""
-    faces = detector.detect(image_rgb)
+    det = largest_face(detector.detect(image_rgb), image_rgb, detector, image_id)
+    face, mapped = align(image_rgb, det.landmarks)
+    return face, mapped, det
+
+
+def largest_face(faces: list[Detection], image_rgb: np.ndarray, detector: FaceDetector, image_id: str) -> Detection:
+    """The largest of ``detector.detect``'s faces (it sorts them); FaceNotFound naming the image if none."""
     if not faces:
         h, w = image_rgb.shape[:2]
         raise FaceNotFound(
             f"no face found in image {image_id!r} ({w}x{h} px) at score >= {detector.score_threshold}; "
             "check that it shows an upright, unoccluded face, or lower score_threshold"
         )
-    face, mapped = align(image_rgb, faces[0].landmarks)
-    return face, mapped, faces[0]
+    return faces[0]

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 from PIL import Image
 
-from amva.datasets.align import FaceDetector, FaceNotFound, Rejection, align
+from amva.datasets.align import FaceDetector, Rejection, align, largest_face
 
 __all__ = [
     "MAX_PIXELS",
@@ -190,14 +190,9 @@ def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector |
         return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1)
     assert detector is not None
     faces = detector.detect(rgb)
-    if not faces:
-        h, w = rgb.shape[:2]
-        raise FaceNotFound(
-            f"no face found in image {entry.id!r} ({w}x{h} px) at score >= {detector.score_threshold}; "
-            "check that it shows an upright, unoccluded face, or lower score_threshold"
-        )
-    face, lm = align(rgb, faces[0].landmarks)  # detect() sorts largest first
-    return FaceImage(entry.id, entry.identity, face, lm, faces[0].score, len(faces))
+    det = largest_face(faces, rgb, detector, entry.id)
+    face, lm = align(rgb, det.landmarks)
+    return FaceImage(entry.id, entry.identity, face, lm, det.score, len(faces))
 
 
 def load_entries(
