@@ -1,5 +1,6 @@
 from snakemake.utils import validate
 
+from amva.cam import METHODS as CAM_METHODS
 from amva.quality import check_entry
 
 
@@ -25,10 +26,10 @@ def check_references():
         unknown = set(spec.get("fiqa", [])) - set(config["fiqa"])
         if unknown:
             raise ValueError(f"config cams.{name}.fiqa names {sorted(unknown)}: not keys of fiqa")
-        if spec["method"] == "gradcam" and spec["target"] == "self_cosine":
+        if CAM_METHODS[spec["method"]].needs_gradients and spec["target"] == "self_cosine":
             raise ValueError(
                 f"config cams.{name}.target = self_cosine: its gradient is zero at the image, "
-                "so Grad-CAM maps would be empty; use self_projection (the default)"
+                f"so {spec['method']} maps would be empty; use self_projection (the default)"
             )
 
 
