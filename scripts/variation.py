@@ -9,8 +9,7 @@ with log_to(sm.log[0]) as log:
     cams = read_dataset(sm.input.cam, required=("maps",))
     bins = read_dataset(sm.input.bins, required=("bin", "bin_name"))
     mask = face_mask(cams.sizes["y"], sm.params.face_mask["margin"])
-    statistics = dict(sm.params.statistics or {})
-    n_boot, n_perm = int(statistics.get("n_boot", 1000)), int(statistics.get("n_perm", 1000))
+    n_boot, n_perm = sm.params.statistics["n_boot"], sm.params.statistics["n_perm"]  # schema defaults
     ds = amva(cams["maps"], bins, mask, seed=int(sm.params.seed), n_boot=n_boot, n_perm=n_perm)
     ds.attrs.update(layer=cams.attrs["layer"], target=cams.attrs["target"], cam_method=cams.attrs["cam_method"])
     config = {

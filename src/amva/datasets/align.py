@@ -32,6 +32,7 @@ __all__ = [
     "align",
     "detect_and_align",
     "largest_face",
+    "pass_through",
     "read_rgb",
     "similarity_transform",
 ]
@@ -183,6 +184,17 @@ def align(image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> tupl
         src, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
     )
     return face, mapped.astype(np.float32)
+
+
+def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
+    """Pre-aligned input is used as it is; its landmarks are the template's by definition."""
+    h, w = image_rgb.shape[:2]
+    if (h, w) != (size, size):
+        raise ValueError(
+            f"image {image_id!r} is declared aligned but is {w}x{h} px, not {size}x{size}; "
+            "set aligned: false to detect and align it"
+        )
+    return image_rgb, (ARCFACE_TEMPLATE * (size / 112.0)).astype(np.float32)
 
 
 def detect_and_align(

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 from PIL import Image
 
-from amva.datasets.align import FaceDetector, Rejection, align, largest_face
+from amva.datasets.align import FaceDetector, Rejection, align, largest_face, pass_through
 
 __all__ = [
     "MAX_PIXELS",
@@ -180,8 +180,6 @@ def decode_image(data: bytes, image_id: str, where: str, max_pixels: int, color_
 
 
 def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector | None) -> FaceImage:
-    from amva.datasets.folder import pass_through
-
     if entry.landmarks is not None:
         face, lm = align(rgb, entry.landmarks)
         return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1)

@@ -8,28 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
-from amva.datasets.align import (
-    ARCFACE_TEMPLATE,
-    IMAGE_SUFFIXES,
-    FaceDetector,
-    Rejection,
-)
+from amva.datasets.align import IMAGE_SUFFIXES, FaceDetector, Rejection
 from amva.datasets.common import Entry, FaceImage, Options, load_entries, sample
-
-FolderImage = FaceImage  # one usable face: its id is the path relative to the root
-
-
-def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-aligned input is used as it is; its landmarks are the template's by definition."""
-    h, w = image_rgb.shape[:2]
-    if (h, w) != (size, size):
-        raise ValueError(
-            f"image {image_id!r} is declared aligned but is {w}x{h} px, not {size}x{size}; "
-            "set aligned: false to detect and align it"
-        )
-    return image_rgb, (ARCFACE_TEMPLATE * (size / 112.0)).astype(np.float32)
 
 
 def read_folder(
