@@ -62,13 +62,25 @@ def test_unusual_pixel_formats_are_converted_not_rejected(root, demo_sources, mo
     assert face.shape == (112, 112, 3) and faces["faces_found"].sel(image=f"bad/{out.name}").item() >= 1
 
 
-def test_huge_image_is_refused_before_decoding(root):
-    """A 10000x8000 PNG header (80 MP) with 4 bytes of pixel data: refused from the header alone."""
-    ihdr = struct.pack(">IIBBBBB", 10_000, 8_000, 8, 2, 0, 0, 0)
+def _png_header_only(path, width, height):
+    """A PNG that declares ``width`` x ``height`` px but carries 4 bytes of pixel data."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
     idat = struct.pack(">I", 4) + b"IDAT" + b"\0" * 4 + struct.pack(">I", zlib.crc32(b"IDAT" + b"\0" * 4))
-    (root / "bad" / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + idat)
-    _one_rejection(root, "bad/bomb.png", "max_pixels=50000000")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk + idat)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "match"),
+    [
+        (10_000, 8_000, "max_pixels=50000000"),  # 80 MP: above our limit, below Pillow's
+        (20_000, 20_000, "Pillow's limit"),  # 400 MP: Pillow itself refuses the header
+    ],
+)
+def test_huge_image_is_refused_before_decoding(root, width, height, match):
+    """A bomb is refused from its header alone, whichever limit it crosses first."""
+    _png_header_only(root / "bad" / "bomb.png", width, height)
+    _one_rejection(root, "bad/bomb.png", match)
 
 
 def test_max_pixels_option(root, demo_sources):
