@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: run test report lint clean
+.PHONY: setup run test report report-zip lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,12 +13,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+setup: $(STAMP)
+
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 	$(BIN)/snakemake --report results/report.html
 
 report: $(STAMP)
 	$(BIN)/snakemake --report results/report.html
+
+# The same report as a zip (report.html plus the result files beside it, not base64-embedded):
+# for runs with many or large figures.
+report-zip: $(STAMP)
+	$(BIN)/snakemake --report results/report.zip
 
 test: $(STAMP)
 	$(BIN)/ruff check src scripts tests bench

@@ -22,4 +22,5 @@ include: "workflow/rules/report.smk"
 rule all:
     input:
         all_outputs(),
+        "results/report/summary.html",
     default_target: True

@@ -96,14 +96,16 @@ def main() -> None:
         print(f"| Grad-CAM | {bs} | {t * 1e3:.1f} ms | {bs / t:.1f} ({t / bs / best_forward:.2f}x forward) |")
     channels = 1024
     limit = (channels + 1) * flops / rate
-    for fuse in (False, True):
-        for bs in (2, 4, 8):
-            cam = make_cam(model, "scorecam", batch_size=bs, fuse=fuse)
-            t = timed(lambda cam=cam: cam(x[: args.images]), device, 1) / args.images
-            print(
-                f"| Score-CAM {'fused' if fuse else 'unfused'} | {bs} | {t:.2f} s/image | "
-                f"{1 / t:.3f} ({t / limit:.2f}x machine limit {limit:.2f} s) |"
-            )
+    variants = [("unfused, eager", 4, {"fuse": False})]
+    variants += [("BN folded, oneDNN-frozen (default)", bs, {}) for bs in (2, 4, 8)]
+    variants += [("bf16 autocast (option)", 4, {"autocast": True})]
+    for label, bs, options in variants:
+        cam = make_cam(model, "scorecam", batch_size=bs, **options)
+        t = timed(lambda cam=cam: cam(x[: args.images]), device, 1) / args.images
+        print(
+            f"| Score-CAM {label} | {bs} | {t:.2f} s/image | "
+            f"{1 / t:.3f} ({t / limit:.2f}x machine limit {limit:.2f} s) |"
+        )
 
 
 if __name__ == "__main__":

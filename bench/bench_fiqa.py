@@ -1,7 +1,9 @@
 """FIQA cost per image on the real SFace and the demo faces, relative to one forward pass.
 
-Prints a Markdown table: method, seconds per image (median of repeats), and the ratio
-to one SFace forward at its best CPU batch size measured in the same run.
+Prints a Markdown table: method, seconds per image (median of repeats), and the ratio to
+one SFace forward of the same images at the same batch size. The forward is timed
+alternately with each method (forward, method, forward, method, ...), so both medians
+see the same load on a shared machine.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,22 +22,25 @@ from amva.models.sface import load_sface
 from amva.quality import METHODS
 
 
-def per_image(fn, n: int, repeats: int) -> float:
-    fn()
-    times = []
+def paired(forward: Callable[[], object], method: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median seconds of ``forward`` and of ``method``, timed alternately after one warm-up each."""
+    forward(), method()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) / n
+        for fn, out in zip((forward, method), times, strict=True):
+            start = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sources", default="resources/demo")
     parser.add_argument("--images", type=int, default=16)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=4, help="images per call, as the workflow's batch_size")
+    parser.add_argument("--only", nargs="*", help="methods to run (default: all but --skip)")
     parser.add_argument("--skip", nargs="*", default=["faceqan"], help="methods to leave out (slow ones)")
     args = parser.parse_args()
     device = pick_device("auto")
@@ -42,24 +48,24 @@ def main() -> None:
     faces, _, _ = build_dataset({"format": "demo", "severities": [1, 2, 3]}, Path(args.sources))
     ids = faces["image"].values.tolist()[: args.images]
     x = to_tensor(faces["pixels"].values[: args.images], device)
-    with torch.inference_mode():
-        forward = min(per_image(lambda b=b: [model(x[i : i + b]) for i in range(0, len(ids), b)], len(ids), 3)
-                      for b in (2, 4))  # fmt: skip
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}, {len(ids)} demo faces, "
-          f"batch {args.batch}")  # fmt: skip
-    print(f"one SFace forward (best of batch 2, 4): {forward * 1e3:.1f} ms/image\n")
-    print("| method | ms/image | x forward |\n|---|---|---|")
-    for name, method in METHODS.items():
-        if name in args.skip:
-            continue
+    n, b = len(ids), args.batch
+
+    @torch.inference_mode()
+    def forward() -> list[torch.Tensor]:
+        return [model(x[i : i + b]) for i in range(0, n, b)]
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}, {n} demo faces, batch {b}")
+    print("| method | ms/image | forward ms/image (same run) | x forward |\n|---|---|---|---|")
+    names = args.only or [name for name in METHODS if name not in args.skip]
+    for name in names:
+        method = METHODS[name]
         m = model if method.needs_model else None
-        b = args.batch
 
-        def run(fn=method.fn, m=m, b=b):
-            return [fn(m, x[i : i + b], ids[i : i + b]) for i in range(0, len(ids), b)]
+        def run(fn=method.fn, m=m):
+            return [fn(m, x[i : i + b], ids[i : i + b]) for i in range(0, n, b)]
 
-        t = per_image(run, len(ids), args.repeats)
-        print(f"| {name} | {t * 1e3:.1f} | {t / forward:.2f} |")
+        fwd, t = paired(forward, run, args.repeats)
+        print(f"| {name} | {t / n * 1e3:.1f} | {fwd / n * 1e3:.1f} | {t / fwd:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,36 @@
-"""Activation maps of one CAM on one model for a dataset (or its binned images)."""
+"""Activation maps of one CAM on one model for one shard of a dataset (or of its binned images).
+
+Faces are read and maps written chunk by chunk (amva.stream), so memory stays bounded
+whatever the dataset size; the gather rule joins the shards into one file.
+"""
+
+import numpy as np
 
 from amva.cam import cam_from_config
 from amva.cam.extract import extract
-from amva.io import read_dataset, write_dataset
+from amva.io import read_dataset
 from amva.models import load_for_job
 from amva.runlog import log_to
+from amva.stream import ChunkedWriter, chunk_size, image_chunks, open_lazy, shard_count, shard_part
 from amva.variation import binned_images
 
 sm = snakemake  # noqa: F821
-with log_to(sm.log[0]) as log:
-    spec = sm.params.spec
+with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) as faces:
+    spec, shard = sm.params.spec, sm.params.shard
     model, device = load_for_job(sm.params.model, sm.params.device, sm.threads)
-    faces = read_dataset(sm.input.faces, required=("pixels",))
+    ids = faces["image"].values
+    selection = np.arange(ids.size)
     if sm.input.bins:
-        ids = binned_images([read_dataset(path, required=("bin",)) for path in sm.input.bins])
-        faces = faces.sel(image=ids)
-        log.info("maps for the %d binned images only (images: binned)", len(ids))
+        wanted = binned_images([read_dataset(path, required=("bin",)) for path in sm.input.bins])
+        selection = faces.indexes["image"].get_indexer(wanted)
+        if (selection < 0).any():
+            raise ValueError(f"{sm.input.bins}: bins name images that {sm.input.faces} lacks; re-run the bins")
+        log.info("maps for the %d binned images only (images: binned)", len(wanted))
+    n_shards = shard_count(ids.size, shard["size"])
+    part = shard_part(selection, n_shards, shard["index"])
+    log.info("shard %d of %d: %d images", shard["index"] + 1, n_shards, part.size)
     cam = cam_from_config(model, spec)
     image_batch = 1 if spec["method"] == "scorecam" else spec["batch_size"]
-    ds = extract(faces, cam, device, batch_size=image_batch)
-    write_dataset(ds, sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"])
+    with ChunkedWriter(sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"]) as out:
+        for chunk in image_chunks(faces, part, chunk_size(image_batch)):
+            out.append(extract(chunk, cam, device, batch_size=image_batch))

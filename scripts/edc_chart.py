@@ -1,16 +1,18 @@
-"""One EDC chart per (dataset, model) with a curve per FIQA instance."""
+"""EDC and ERC charts per (dataset, model), a curve per FIQA instance."""
 
 import pandas as pd
 
 from amva.io import read_dataset
-from amva.report.charts import edc_chart, write_svg
+from amva.report.charts import edc_chart, erc_chart, write_svg
 from amva.runlog import log_to
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]):
-    frames = []
+    edc, erc = [], []
     for fiqa, path in zip(sm.params.fiqa, sm.input, strict=True):
-        curve = read_dataset(path, required=("edc_error",))["edc_error"].to_dataframe().reset_index()
-        frames.append(curve.assign(fiqa=fiqa))
+        ds = read_dataset(path, required=("edc_error", "erc_fnmr"))
+        edc.append(ds["edc_error"].to_dataframe().reset_index().assign(fiqa=fiqa))
+        erc.append(ds["erc_fnmr"].to_dataframe().reset_index().assign(fiqa=fiqa))
     w = sm.wildcards
-    write_svg(edc_chart(pd.concat(frames), f"EDC (FNMR) · {w.dataset} · {w.model}"), sm.output[0])
+    write_svg(edc_chart(pd.concat(edc), f"EDC (FNMR) · {w.dataset} · {w.model}"), sm.output.edc)
+    write_svg(erc_chart(pd.concat(erc), f"ERC (CR-FIQA protocol) · {w.dataset} · {w.model}"), sm.output.erc)

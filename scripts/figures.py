@@ -11,8 +11,8 @@ with log_to(sm.log[0]):
     faces = read_dataset(sm.input.faces, required=("pixels",))
     w = sm.wildcards
     title = f"{w.dataset} · {w.model} · {w.cam} · {w.fiqa}"
-    write_png(stat_panel(ds, faces), sm.output.maps)
-    write_png(deviation_gallery(ds, faces), sm.output.deviations)
+    write_png(stat_panel(ds, faces, sm.params.colormap), sm.output.maps)
+    write_png(deviation_gallery(ds, faces, sm.params.gallery), sm.output.deviations)
     write_svg(region_chart(ds, title), sm.output.regions)
     write_svg(density_chart(ds, title), sm.output.density)
     write_svg(profile_chart(ds, title), sm.output.profiles)

@@ -1,14 +1,15 @@
-"""Score every face of a dataset with one computed FIQA instance."""
+"""Score every face of a dataset with one computed FIQA instance, chunk by chunk (memory stays bounded)."""
 
+import numpy as np
 import torch
 
-from amva.io import read_dataset, write_dataset
 from amva.models import load_for_job, pick_device
 from amva.quality import score
 from amva.runlog import log_to
+from amva.stream import ChunkedWriter, chunk_size, image_chunks, open_lazy
 
 sm = snakemake  # noqa: F821
-with log_to(sm.log[0]) as log:
+with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) as faces:
     spec = dict(sm.params.spec)
     extra = {}
     if sm.params.model:
@@ -17,8 +18,11 @@ with log_to(sm.log[0]) as log:
     else:
         torch.set_num_threads(sm.threads)
         model, device = None, pick_device(sm.params.device)
-    faces = read_dataset(sm.input.faces, required=("pixels",))
     params = {"seed": sm.params.seed, **spec}
-    ds = score(faces, spec["method"], model, device, params, spec["batch_size"])
-    write_dataset(ds, sm.output[0], params, **extra)
-    log.info("%s: quality range %.4f .. %.4f", spec["method"], float(ds["quality"].min()), float(ds["quality"].max()))
+    lo, hi = np.inf, -np.inf
+    with ChunkedWriter(sm.output[0], params, **extra) as out:
+        for chunk in image_chunks(faces, size=chunk_size(spec["batch_size"])):
+            ds = score(chunk, spec["method"], model, device, params, spec["batch_size"])
+            lo, hi = min(lo, float(ds["quality"].min())), max(hi, float(ds["quality"].max()))
+            out.append(ds)
+    log.info("%s: quality range %.4f .. %.4f", spec["method"], lo, hi)

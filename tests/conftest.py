@@ -1,9 +1,15 @@
-"""Shared fixtures: the demo photos, fetched once per session into a cache dir."""
+"""Shared fixtures: the demo photos, fetched once per session into a cache dir; one tiny workflow run."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +37,78 @@ def demo(demo_sources):
     spec = {"format": "demo", "severities": [1, 2, 3]}
     faces, pairs, rejected = build_dataset(spec, next(iter(demo_sources.values())).parent, seed=0)
     return faces, pairs, rejected
+
+
+def tiny_config(sources: Path) -> dict:
+    """A config small enough for tests (20 images) that still exercises every stage."""
+    return {
+        "seed": 0,
+        "datasets": {
+            "tiny": {
+                "format": "demo",
+                "sources": str(sources),
+                "severities": [3],
+                "degradations": ["gaussian_blur", "occlusion", "underexposure"],
+            }
+        },
+        "models": {"sface": {"kind": "sface"}},
+        "fiqa": {
+            "serfiq": {"method": "serfiq", "model": "sface", "T": 20},
+            "brisque": {"method": "brisque"},
+            "sharpness": {"method": "sharpness"},
+            "imported": {"method": "scores_file", "path": str(sources.parent / "scores_{dataset}.txt")},
+        },
+        "cams": {
+            "gradcam": {"method": "gradcam", "batch_size": 8},
+            "gradcam_binned": {"method": "gradcam", "images": "binned", "fiqa": ["serfiq"]},
+        },
+        "bins": {"mode": "high_low", "k": 4},
+        "evaluation": {"threshold": {"fnmr": 0.1}},
+    }
+
+
+TINY_IDS = [
+    f"{s}/{k}/{v}"
+    for s in ("obama", "obama2", "obama3", "biden", "astronaut")
+    for k, v in [("original", 0), ("gaussian_blur", 3), ("occlusion", 3), ("underexposure", 3)]
+]
+
+
+def write_scores(path: Path) -> None:
+    """A tool's "path score" file: one line per tiny image, plus one for an image not in the set."""
+    rng = np.random.default_rng(0)
+    lines = [f"/data/tiny/{i}.png {rng.random():.6f}" for i in TINY_IDS] + ["/data/tiny/elsewhere/x.png 0.5"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def snakemake(
+    workdir: Path, *args: str, config: dict | None = None, name: str = "config.yaml"
+) -> subprocess.CompletedProcess:
+    """Run Snakemake in ``workdir`` on the config file ``name`` (written first when given)."""
+    if config is not None:
+        (workdir / name).write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", name]
+    return subprocess.run([*cmd, *args], cwd=workdir, capture_output=True, text=True, timeout=600)
+
+
+def link_photos(workdir: Path, demo_sources: dict[str, Path]) -> Path:
+    """``workdir/photos`` with the demo photos linked in (a demo dataset's ``sources``)."""
+    photos = workdir / "photos"
+    photos.mkdir(parents=True, exist_ok=True)
+    for path in demo_sources.values():
+        (photos / path.name).symlink_to(path)
+    return photos
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, demo_sources) -> Path:
+    """The working directory of one complete run of :func:`tiny_config`, shared by the workflow tests.
+
+    Tests may dry-run other configs in it (``-n``) but must not change its results.
+    """
+    workdir = tmp_path_factory.mktemp("wf")
+    link_photos(workdir, demo_sources)
+    write_scores(workdir / "scores_tiny.txt")
+    proc = snakemake(workdir, "--cores", "2", config=tiny_config(workdir / "photos"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return workdir

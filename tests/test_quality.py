@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from amva.models import to_tensor
 from amva.quality import score
-from amva.quality.serfiq import DropoutMask, image_generator, serfiq
+from amva.quality.serfiq import DropoutMasks, folded_head, image_generator, serfiq
 
 
 @pytest.fixture(scope="module")
@@ -17,28 +18,67 @@ def obama(demo):
     return sel
 
 
-def test_serfiq_equals_formula_with_same_masks(sface, obama):
+class TanhHead(nn.Module):
+    """The real SFace with a squashing after its head: not affine, so SER-FIQ must not fold it."""
+
+    def __init__(self, sface):
+        super().__init__()
+        self.sface = sface
+
+    def pre_dropout(self, x):
+        return self.sface.pre_dropout(x)
+
+    def head(self, f):
+        return torch.tanh(self.sface.head(f) / 4)
+
+
+def reference_keep(gen, T, n_features):
+    """0/1 masks from the generator's int64 words, unpacked by numpy (little-endian bytes and bits)."""
+    words = torch.empty(T, -(-n_features // 64), dtype=torch.int64).random_(-(2**63), None, generator=gen)
+    return np.unpackbits(words.numpy().view(np.uint8), axis=1, bitorder="little")[:, :n_features].astype(np.float32)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_serfiq_equals_formula_with_same_masks(sface, obama, affine):
+    model = sface if affine else TanhHead(sface)
     ids = obama["image"].values.tolist()[:2]
     x = to_tensor(obama["pixels"].sel(image=ids).values)
-    q = serfiq(sface, x, ids, T=10, dropout=0.5, seed=7)
+    q = serfiq(model, x, ids, T=10, dropout=0.5, seed=7)
     with torch.inference_mode():
-        feats = sface.pre_dropout(x)
+        feats = model.pre_dropout(x)
+        assert (folded_head(model, feats.shape[1], x.device) is not None) == affine
         for i, image_id in enumerate(ids):
-            gen = image_generator(7, image_id, x.device)
-            keep = torch.empty(10, feats.shape[1], dtype=torch.uint8).random_(0, 256, generator=gen) >= 128
-            emb = F.normalize(sface.head(feats[i] * keep * 2), dim=1).numpy().astype(np.float64)
+            keep = torch.from_numpy(reference_keep(image_generator(7, image_id, x.device), 10, feats.shape[1]))
+            emb = F.normalize(model.head(feats[i] * keep * 2), dim=1).numpy().astype(np.float64)
             d = [np.linalg.norm(emb[a] - emb[b]) for a in range(10) for b in range(a + 1, 10)]
             assert q[i] == pytest.approx(2 / (1 + np.exp(np.mean(d))), rel=1e-5)
 
 
+def test_folded_head_is_the_head(sface, obama):
+    x = to_tensor(obama["pixels"].values[:3])
+    with torch.inference_mode():
+        feats = sface.pre_dropout(x)
+        weight, bias = folded_head(sface, feats.shape[1], x.device)
+        assert weight.shape == (1024 * 49, 128)
+        np.testing.assert_allclose(torch.addmm(bias, feats, weight), sface.head(feats), rtol=1e-4, atol=1e-4)
+        assert folded_head(sface, feats.shape[1], x.device)[0] is weight  # computed once per model
+
+
 @pytest.mark.parametrize("p", [0.5, 0.25, 0.3])
 def test_dropout_masks_keep_the_right_share(p):
-    draw = DropoutMask((100, 50_000), p, torch.device("cpu"))
-    keep = draw(torch.Generator().manual_seed(0)).float()
-    assert keep.mean().item() == pytest.approx(1 - p, abs=3e-3)
-    assert draw.buf.dtype == (torch.float32 if p == 0.3 else torch.uint8)
+    n = 50_000  # not a multiple of 64: rows are padded to whole words
+    draw = DropoutMasks(100, n, p, torch.device("cpu"))
+    assert draw.padded == 50_048
+    keep = draw.fill(torch.empty(100, draw.padded), torch.Generator().manual_seed(0))[:, :n]
+    np.testing.assert_allclose(keep.unique(), [0.0, 1 / (1 - p)], rtol=1e-6)
+    kept = (keep > 0).float()
+    assert kept.mean().item() == pytest.approx(1 - p, abs=3e-3)
+    # every bit of a random word is used: no position within the 64 is stuck
+    by_position = kept[:, : n // 64 * 64].reshape(100, -1, 64).mean(dim=(0, 1))
+    assert by_position.min().item() > 1 - p - 0.02 and by_position.max().item() < 1 - p + 0.02
     # independent rows and columns: no visible correlation between neighbours
-    assert abs(np.corrcoef(keep[:, :-1].flatten(), keep[:, 1:].flatten())[0, 1]) < 0.01
+    assert abs(np.corrcoef(kept[:, :-1].flatten(), kept[:, 1:].flatten())[0, 1]) < 0.01
+    assert abs(np.corrcoef(kept[:-1].flatten(), kept[1:].flatten())[0, 1]) < 0.01
 
 
 def test_serfiq_is_seeded_and_batch_independent(sface, obama):
@@ -52,7 +92,7 @@ def test_serfiq_is_seeded_and_batch_independent(sface, obama):
 
 def test_serfiq_lower_for_heavy_blur(sface, demo):
     faces = demo[0]
-    ds = score(faces, "serfiq", sface, torch.device("cpu"), {"T": 100, "dropout": 0.5, "seed": 0})
+    ds = score(faces, "serfiq", sface, torch.device("cpu"), {"T": 100, "dropout": 0.5, "seed": 0}, batch_size=4)
     assert ds["quality"].dims == ("image",) and np.all(np.isfinite(ds["quality"]))
     assert ds.attrs["higher_is_better_raw"] == 1
     for source in ["obama", "obama2", "obama3", "biden", "astronaut"]:

@@ -134,6 +134,7 @@ def test_faceqan_is_seeded_and_in_unit_range(sface, ladder, raw_scores):
     assert one.dtype == np.float64 and one.shape == (1,)
     sims, sym = faceqan_parts(sface, x[:1], ids[:1], **cheap)
     np.testing.assert_array_equal(one, faceqan_score(sims, sym, p=1))
+    np.testing.assert_allclose(faceqan_parts(sface, x[:1], ids[:1], chunk=1, **cheap)[0], sims, rtol=1e-5)
     other = faceqan_parts(sface, x[:1], ids[:1], **{**cheap, "seed": 1})[0]
     assert not np.array_equal(other, sims)  # the noise, not the image, differs: tiny but nonzero
     q = raw_scores["faceqan"]

@@ -231,6 +231,18 @@ def test_region_mean_ci_in_dataset(contrast):
     assert (sub.sel(bound="upper") - sub.sel(bound="lower") < 0.2 * point).all()
 
 
+def test_ratio_ci_brackets_the_ratio(contrast):
+    """The outside/inside ratio's interval comes from the same resamples and holds the estimate."""
+    *_, ds = contrast
+    ci = ds["outside_inside_ratio_ci"]
+    assert ci.dims == ("bin", "stat", "bound")
+    assert ci.sel(stat=["median", "std_mad"]).isnull().all()
+    point = ds["outside_inside_ratio"].sel(stat=["mam", "amv"])
+    sub = ci.sel(stat=["mam", "amv"])
+    assert (sub.sel(bound="lower") <= point).all() and (point <= sub.sel(bound="upper")).all()
+    assert (sub.sel(bound="lower") < sub.sel(bound="upper")).all()
+
+
 def test_permutation_detects_outside_variation(contrast):
     *_, ds = contrast
     assert ds["perm_p_value"].item() == pytest.approx(1 / 501)

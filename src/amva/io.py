@@ -1,8 +1,10 @@
 """netCDF read/write with provenance, written atomically.
 
-Every result is a labelled :class:`xarray.Dataset`. Writes go to a temporary file in
-the target directory and are moved into place with :func:`os.replace`, so a job that is
-killed mid-write never leaves a file that looks complete.
+Every result is a labelled :class:`xarray.Dataset`. Writes go to a hidden temporary file
+(``.<name>.<random>.part``) in the target directory and are moved into place with
+:func:`os.replace`, so a job that is killed mid-write never leaves a file that looks
+complete: the target is either absent or whole, and a leftover temporary neither has the
+target's name nor ends in ``.nc``.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def provenance(config: Mapping[str, Any] | None = None, **extra: str | int | flo
     return attrs
 
 
-def _clean_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+def clean_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     """Coerce attribute values to what netCDF stores (no bool, None, dict)."""
     out: dict[str, Any] = {}
     for key, value in attrs.items():
@@ -84,11 +86,31 @@ def _clean_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _atomic_target(path: Path, suffix: str) -> Path:
+def atomic_target(path: Path, suffix: str = "") -> Path:
+    """A new hidden temporary next to ``path`` (same file system: the final rename is atomic), ending in ``.part``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f"{suffix}.part")
     os.close(fd)
     return Path(tmp)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def commit_file(tmp: Path, path: Path) -> Path:
+    """Move a finished temporary into place, with the permissions the umask gives new files.
+
+    mkstemp creates files readable by their owner only; results on a shared cluster file
+    system must be readable by whoever the user's umask lets read their other files.
+    Temporaries of killed writers are left alone: a cache file may have several live
+    writers at once (jobs fetching the same model), and only the rename decides.
+    """
+    tmp.chmod(0o666 & ~_umask())
+    os.replace(tmp, path)
+    return path
 
 
 def write_dataset(
@@ -97,29 +119,26 @@ def write_dataset(
     """Write ``ds`` to netCDF with provenance attributes, atomically."""
     path = Path(path)
     ds = ds.copy()
-    ds.attrs = _clean_attrs({**ds.attrs, **provenance(config, **extra)})
+    ds.attrs = clean_attrs({**ds.attrs, **provenance(config, **extra)})
     for name in ds.variables:
-        ds[name].attrs = _clean_attrs(ds[name].attrs)
-    tmp = _atomic_target(path, ".nc")
+        ds[name].attrs = clean_attrs(ds[name].attrs)
+    tmp = atomic_target(path)
     try:
         ds.to_netcdf(tmp, engine=ENGINE)
-        os.replace(tmp, path)
+        return commit_file(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write a file atomically, readable by all (figures, tables, fetched photos)."""
+    """Write a file atomically (figures, tables, fetched photos)."""
     path = Path(path)
-    tmp = _atomic_target(path, ".part")
+    tmp = atomic_target(path)
     try:
         tmp.write_bytes(data)
-        tmp.chmod(0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
+        return commit_file(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
 
 
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -135,7 +154,7 @@ def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -
     """Load a result file fully into memory, with a clear error for bad files.
 
     ``required`` names variables or coordinates the caller needs; a file lacking them
-    is a foreign file or from an incompatible version.
+    is a foreign file (no amva provenance) or from an incompatible version of amva.
     """
     path = Path(path)
     try:
@@ -145,11 +164,19 @@ def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -
         raise ResultFileError(f"{path}: file not found; run the workflow step that makes it") from exc
     except (OSError, ValueError) as exc:
         raise ResultFileError(
-            f"{path}: not a readable netCDF file ({exc}); delete it and re-run (snakemake --rerun-incomplete)"
+            f"{path}: not a readable netCDF file, truncated or corrupt ({exc}); delete it and re-run the step "
+            "that makes it (snakemake --rerun-incomplete)"
         ) from exc
     missing = [name for name in required if name not in ds.variables]
     if missing:
+        found = ", ".join(map(str, ds.variables)) or "nothing"
+        origin = (
+            "written by another version of amva"
+            if "amva_config" in ds.attrs
+            else "not an amva result (it has no amva provenance attributes)"
+        )
         raise ResultFileError(
-            f"{path}: lacks {', '.join(missing)}; it was not written by this version of amva, delete it and re-run"
+            f"{path}: lacks {', '.join(missing)} (it holds {found}): {origin}; "
+            "delete it and re-run the step that makes it"
         )
     return ds

@@ -452,12 +452,15 @@ def _uncertainty(
     """Bootstrap intervals of the MAM / AM-V region means and the HIGH/LOW permutation test."""
     streams = np.random.SeedSequence(seed).spawn(len(sets) + 1)
     ci = np.full((len(sets), len(STATS), len(REGIONS), 2), np.nan)
+    ratio_ci = np.full((len(sets), len(STATS), 2), np.nan)
     alpha = (1 - CI_LEVEL) / 2
     if n_boot > 0:
         for b, (x, stream) in enumerate(zip(sets, streams, strict=False)):
             mam, amv = bootstrap_region_means(x, weights, n_boot, stream)
-            ci[b, STATS.index("mam")] = np.quantile(mam, [alpha, 1 - alpha], axis=0).T
-            ci[b, STATS.index("amv")] = np.quantile(amv, [alpha, 1 - alpha], axis=0).T
+            for stat, rep in (("mam", mam), ("amv", amv)):
+                ci[b, STATS.index(stat)] = np.quantile(rep, [alpha, 1 - alpha], axis=0).T
+                with np.errstate(divide="ignore", invalid="ignore"):  # a resample with no inside variation
+                    ratio_ci[b, STATS.index(stat)] = np.nanquantile(rep[:, 1] / rep[:, 0], [alpha, 1 - alpha])
     ds.coords["bound"] = ("bound", ["lower", "upper"], {"description": "interval bounds"})
     ds["region_mean_ci"] = (("bin", "stat", "region", "bound"), ci)
     ds["region_mean_ci"].attrs = {
@@ -470,6 +473,16 @@ def _uncertainty(
         "n_boot": n_boot,
         "seed": int(seed),
         "replicate_variance_scale": "N/(N-1)",
+        "units": _UNITLESS,
+    }
+    ds["outside_inside_ratio_ci"] = (("bin", "stat", "bound"), ratio_ci)
+    ds["outside_inside_ratio_ci"].attrs = {
+        "description": (
+            f"bootstrap {CI_LEVEL:.0%} percentile interval of outside_inside_ratio from the same resamples as "
+            "region_mean_ci (the ratio of each resample's outside and inside means); only mam and amv"
+        ),
+        "n_boot": n_boot,
+        "seed": int(seed),
         "units": _UNITLESS,
     }
     res = (

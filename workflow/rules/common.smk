@@ -1,19 +1,30 @@
 from snakemake.utils import validate
 
 from amva.cam import METHODS as CAM_METHODS
+from amva.models import align_template
+from amva.quality import METHODS as FIQA_METHODS
 from amva.quality import check_entry
 
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 
-ENV = "../../envs/amva.yaml"
+# Job environment under --software-deployment-method conda: `device: cpu` gets the CPU build
+# of torch; `auto` and `cuda` need a CUDA build (which also runs where no GPU is found).
+ENV = "../../envs/amva.yaml" if config["device"] == "cpu" else "../../envs/amva-gpu.yaml"
 # Rules name their scripts relative to this file; the amva package does the work.
 SCRIPTS = "../../scripts"
 
 
 def check_references():
     """Fail before any job runs when an entry names something that is not configured."""
+    for name, spec in config["models"].items():
+        if align_template(spec) != "arcface112":
+            raise ValueError(
+                f"config models.{name}: a {spec['kind']} model needs {align_template(spec)} crops, and the "
+                "workflow aligns datasets to the ArcFace 112x112 template only so far; use the model through "
+                "the amva.models API (README), or an arcface112 model (sface, iresnet, onnx) here"
+            )
     for name, spec in config["fiqa"].items():
         if "model" in spec and spec["model"] not in config["models"]:
             raise ValueError(
@@ -71,17 +82,16 @@ def fiqa_model_spec(wildcards):
     return config["models"][name] if name else {}
 
 
-def _fiqa_names(imported):
-    names = [n for n, s in config["fiqa"].items() if (s["method"] == "scores_file") == imported]
-    return "|".join(names) or "^$"
+def _fiqa_kind(spec):
+    """imported (a score file), model (runs an FR model: GPU jobs) or image (CPU jobs)."""
+    if spec["method"] == "scores_file":
+        return "imported"
+    return "model" if FIQA_METHODS[spec["method"]].needs_model else "image"
 
 
-def computed_fiqa():
-    return _fiqa_names(imported=False)
-
-
-def imported_fiqa():
-    return _fiqa_names(imported=True)
+def fiqa_names(kind):
+    """The FIQA instances of one kind, as a wildcard constraint (never matching when none)."""
+    return "|".join(n for n, s in config["fiqa"].items() if _fiqa_kind(s) == kind) or "^$"
 
 
 def scores_file(wildcards):

@@ -9,7 +9,7 @@ rule demo_sources:
         f"{SCRIPTS}/demo_sources.py"
 
 
-rule faces:
+checkpoint faces:
     input:
         sources=dataset_sources,
     output:

@@ -1,6 +1,7 @@
-rule quality:
+# FIQA from the image alone (BRISQUE, OFIQ measures, sharpness, qualityface): CPU jobs.
+rule image_quality:
     wildcard_constraints:
-        fiqa=computed_fiqa(),
+        fiqa=fiqa_names("image"),
     input:
         faces="results/{dataset}/faces.nc",
     output:
@@ -10,20 +11,29 @@ rule quality:
         model=fiqa_model_spec,
         seed=config["seed"],
         device=config["device"],
-    threads: 8
-    resources:
-        gpu=1,
+    threads: 2
     log:
-        "logs/quality/{dataset}/{fiqa}.log",
+        "logs/image_quality/{dataset}/{fiqa}.log",
     conda:
         ENV
     script:
         f"{SCRIPTS}/quality.py"
 
 
+# FIQA that runs an FR model: the same job on a GPU (a cluster queues it on GPU nodes).
+use rule image_quality as quality with:
+    wildcard_constraints:
+        fiqa=fiqa_names("model"),
+    threads: 8
+    resources:
+        gpu=1,
+    log:
+        "logs/quality/{dataset}/{fiqa}.log",
+
+
 rule import_scores:
     wildcard_constraints:
-        fiqa=imported_fiqa(),
+        fiqa=fiqa_names("imported"),
     input:
         faces="results/{dataset}/faces.nc",
         scores=scores_file,

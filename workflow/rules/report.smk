@@ -1,3 +1,22 @@
+# Report layout follows the config: one category per "dataset / model", one subcategory per
+# FIQA instance (plus "» all FIQA" for the comparisons), labels for figure, CAM and bins.
+# "» Summary" sorts before any dataset name in the report's menu (it sorts with localeCompare).
+# Only the rules here read config["report"], so changing it re-runs report jobs only.
+SUMMARY = "» Summary"
+ALL_FIQA = "» all FIQA"
+DATASET_MODEL = "{dataset} / {model}"
+
+
+BINS = (
+    f"HIGH/LOW, k = {config['bins']['k']}"
+    if config["bins"]["mode"] == "high_low"
+    else f"{config['bins']['n']} quantile bins"
+)
+ANALYSIS = {"CAM": "{cam}", "bins": BINS}  # labels besides "figure"; together unique per sub-category
+# every (dataset, model, FIQA) with an EDC/ERC result, in one order for paths and keys
+EVALUATIONS = [(d, m, f) for d in config["datasets"] for m in config["models"] for f in config["fiqa"]]
+
+
 rule figures:
     input:
         amva="results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
@@ -6,38 +25,41 @@ rule figures:
         maps=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/maps.png",
             caption="../report/maps.rst",
-            category="Activation-map variation",
-            subcategory="{dataset} / {model}",
-            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "maps"},
+            category=DATASET_MODEL,
+            subcategory="{fiqa}",
+            labels={"figure": "1 MAM / AM-V / D-AM-V maps", **ANALYSIS},
         ),
         regions=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/regions.svg",
             caption="../report/regions.rst",
-            category="Activation-map variation",
-            subcategory="{dataset} / {model}",
-            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "inside vs outside"},
+            category=DATASET_MODEL,
+            subcategory="{fiqa}",
+            labels={"figure": "2 inside vs outside the face", **ANALYSIS},
         ),
         density=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/density.svg",
             caption="../report/density.rst",
-            category="Activation-map variation",
-            subcategory="{dataset} / {model}",
-            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "AM-V distribution"},
+            category=DATASET_MODEL,
+            subcategory="{fiqa}",
+            labels={"figure": "3 AM-V distribution (KDE)", **ANALYSIS},
         ),
         profiles=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/profiles.svg",
             caption="../report/profiles.rst",
-            category="Activation-map variation",
-            subcategory="{dataset} / {model}",
-            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "AM-V profiles"},
+            category=DATASET_MODEL,
+            subcategory="{fiqa}",
+            labels={"figure": "4 AM-V profiles", **ANALYSIS},
         ),
         deviations=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/deviations.png",
             caption="../report/deviations.rst",
-            category="Activation-map variation",
-            subcategory="{dataset} / {model}",
-            labels={"CAM": "{cam}", "FIQA": "{fiqa}", "figure": "LOW images vs HIGH mean"},
+            category=DATASET_MODEL,
+            subcategory="{fiqa}",
+            labels={"figure": "5 most deviating LOW images", **ANALYSIS},
         ),
+    params:
+        gallery=config["report"]["gallery"],
+        colormap=config["report"]["colormap"],
     log:
         "logs/figures/{dataset}/{model}/{cam}/{fiqa}.log",
     conda:
@@ -50,12 +72,19 @@ rule edc_chart:
     input:
         edc_inputs,
     output:
-        report(
+        edc=report(
             "results/report/{dataset}/{model}/edc.svg",
             caption="../report/edc.rst",
-            category="Error versus discard",
-            subcategory="{dataset} / {model}",
-            labels={"figure": "EDC"},
+            category=DATASET_MODEL,
+            subcategory=ALL_FIQA,
+            labels={"figure": "EDC: FNMR vs discard, fixed threshold"},
+        ),
+        erc=report(
+            "results/report/{dataset}/{model}/erc.svg",
+            caption="../report/erc.rst",
+            category=DATASET_MODEL,
+            subcategory=ALL_FIQA,
+            labels={"figure": "ERC: FNMR vs discard, threshold per step"},
         ),
     params:
         fiqa=list(config["fiqa"]),
@@ -74,9 +103,9 @@ rule region_table:
         report(
             "results/report/regions.csv",
             caption="../report/region_table.rst",
-            category="Activation-map variation",
-            subcategory="All analyses",
-            labels={"figure": "inside vs outside, all analyses"},
+            category=SUMMARY,
+            subcategory="all analyses",
+            labels={"table": "2 inside vs outside per bin (CSV)"},
         ),
     params:
         analyses=analysis_keys(),
@@ -86,3 +115,36 @@ rule region_table:
         ENV
     script:
         f"{SCRIPTS}/region_table.py"
+
+
+rule summary:
+    input:
+        amva=amva_results(),
+        edc=[f"results/{d}/{m}/edc/{f}.nc" for d, m, f in EVALUATIONS],
+        rejected=expand("results/{dataset}/rejected.csv", dataset=config["datasets"]),
+    output:
+        html=report(
+            "results/report/summary.html",
+            caption="../report/summary.rst",
+            category=SUMMARY,
+            subcategory="all analyses",
+            labels={"table": "1 front page: ratios, intervals, p-values, pAUC, provenance"},
+        ),
+        csv=report(
+            "results/report/summary.csv",
+            caption="../report/summary.rst",
+            category=SUMMARY,
+            subcategory="all analyses",
+            labels={"table": "1 front page numbers (CSV)"},
+        ),
+    params:
+        analyses=analysis_keys(),
+        evaluations=["|".join(key) for key in EVALUATIONS],
+        datasets=list(config["datasets"]),
+        config=config,
+    log:
+        "logs/summary/all.log",
+    conda:
+        ENV
+    script:
+        f"{SCRIPTS}/summary.py"

@@ -31,7 +31,7 @@ DEFAULT_TARGET: dict[str, str | None] = {
 }
 # the config keys each method's constructor takes
 OPTIONS: dict[str, tuple[str, ...]] = {
-    "scorecam": ("batch_size", "weighting", "temperature", "fuse"),
+    "scorecam": ("batch_size", "weighting", "temperature", "fuse", "autocast"),
     "gradcam": (),
     "gradcampp": (),
     "layercam": (),

@@ -1,4 +1,4 @@
-"""Activation maps for a dataset: batches in, one labelled dataset out."""
+"""Activation maps for a dataset (or one chunk of it): batches in, one labelled dataset out."""
 
 from __future__ import annotations
 
@@ -13,11 +13,15 @@ from amva.runlog import batches
 
 
 def extract(faces: xr.Dataset, cam: BaseCAM, device: torch.device, batch_size: int = 8) -> xr.Dataset:
-    """Maps ``(image, y, x)`` in [0, 1], native maps ``(image, h, w)`` and channel weights."""
+    """Maps ``(image, y, x)`` in [0, 1], native maps ``(image, h, w)`` and channel weights.
+
+    ``faces`` may be opened lazily: pixels are read one batch at a time. Workflow jobs
+    call this per chunk (:mod:`amva.stream`) so that memory stays bounded.
+    """
     ids = faces["image"].values
     maps, native, weights, scores = [], [], [], []
     for chunk in batches(np.arange(ids.size), batch_size, type(cam).__name__):
-        res = cam(to_tensor(faces["pixels"].values[chunk], device))
+        res = cam(to_tensor(faces["pixels"].isel(image=chunk).values, device))
         maps.append(res.maps.float().cpu().numpy())
         native.append(res.native.float().cpu().numpy())
         weights.append(res.weights.float().cpu().numpy())

@@ -22,7 +22,10 @@ import cv2
 import numpy as np
 
 __all__ = [
+    "ALIGN_TEMPLATES",
     "ARCFACE_TEMPLATE",
+    "DLIB_5PT_TEMPLATE",
+    "DLIB_TEMPLATE",
     "IMAGE_SUFFIXES",
     "YUNET_MODEL",
     "Detection",
@@ -30,11 +33,15 @@ __all__ = [
     "FaceNotFound",
     "Rejection",
     "align",
+    "align_dlib",
+    "align_to_template",
     "detect_and_align",
+    "dlib_chip_transform",
     "largest_face",
     "pass_through",
     "read_rgb",
     "similarity_transform",
+    "template_points",
 ]
 
 ARCFACE_TEMPLATE = np.array(
@@ -215,3 +222,107 @@ def largest_face(faces: list[Detection], image_rgb: np.ndarray, detector: FaceDe
             "check that it shows an upright, unoccluded face, or lower score_threshold"
         )
     return faces[0]
+
+
+# --- dlib's face chips (150x150, padding 0.25), the crop dlib's descriptor network expects ---
+
+DLIB_5PT_TEMPLATE = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ]
+)
+"""dlib's unit template for its 5-point shape predictor (get_face_chip_details): outer and
+inner corner of the image-right eye, then of the image-left eye, then the base of the nose."""
+
+DLIB_TEMPLATE = np.array(
+    [
+        [0.2254918333, 0.2159903333],
+        [0.7547613333, 0.2159903333],
+        [0.490127, 0.515625],
+        [0.254149, 0.780233],
+        [0.726104, 0.780233],
+    ]
+)
+"""YuNet's five points on dlib's unit face frame, from dlib's 68-point mean face shape (the
+frame both its 5- and 68-point chips are defined in): eye centres = mean of points 36-41
+and 42-47, nose tip = point 30, mouth corners = points 48 and 54. Same order as
+``ARCFACE_TEMPLATE``."""
+
+
+def dlib_chip_transform(
+    landmarks: np.ndarray, template: np.ndarray = DLIB_TEMPLATE, size: int = 150, padding: float = 0.25
+) -> np.ndarray:
+    """Image -> chip (2, 3) matrix of the chip dlib's ``get_face_chip`` extracts.
+
+    dlib fits the similarity chip -> image (template scaled by ``size`` with ``padding``),
+    keeps its angle and scale, and spans the chip's pixel centres ``0 .. size-1`` over a
+    rectangle ``size * scale - 1`` wide centred on the image of the chip point
+    ``(size/2, size/2)``. Reproducing that (not just the fitted similarity) keeps our
+    chips on dlib's pixel grid, which its network was trained on.
+    """
+    chip_pts = (padding + np.asarray(template, dtype=np.float64)) / (2 * padding + 1) * size
+    fit = similarity_transform(chip_pts, landmarks)  # chip -> image, as dlib fits it
+    scale = float(np.hypot(fit[0, 0], fit[1, 0]))
+    rot = fit[:, :2] / scale
+    centre = fit[:, :2] @ np.full(2, size / 2.0) + fit[:, 2]
+    step = (size * scale - 1) / (size - 1)  # image pixels per chip pixel
+    m = np.empty((2, 3))
+    m[:, :2] = rot.T / step
+    m[:, 2] = (size - 1) / 2.0 - m[:, :2] @ centre
+    return m
+
+
+def align_dlib(
+    image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 150, padding: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """dlib's face chip from YuNet's five landmarks: the RGB uint8 (size, size, 3) crop and
+    the landmarks mapped into it. Bilinear, with area pre-shrinking like ``align``."""
+    _check_rgb(image_rgb)
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    m = dlib_chip_transform(landmarks, DLIB_TEMPLATE, size, padding)
+    mapped = landmarks @ m[:, :2].T + m[:, 2]
+    return _warp_chip(image_rgb, m, size), mapped.astype(np.float32)
+
+
+def _warp_chip(image_rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """Warp with the image -> chip matrix ``m``; area-shrink first when ``m`` minifies."""
+    src, warp = image_rgb, m
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 1.0:
+        h, w = image_rgb.shape[:2]
+        dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
+        src = cv2.resize(image_rgb, dsize, interpolation=cv2.INTER_AREA)
+        f = np.array([dsize[0] / w, dsize[1] / h])
+        warp = np.empty((2, 3))
+        warp[:, :2] = m[:, :2] / f
+        warp[:, 2] = m[:, 2] + m[:, :2] @ (0.5 / f - 0.5)
+    return cv2.warpAffine(
+        src, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+    )
+
+
+ALIGN_TEMPLATES = ("arcface112", "dlib150")
+"""The crops FR models declare (``align_template``); a dataset is aligned once per template."""
+
+
+def template_points(name: str) -> np.ndarray:
+    """Where a template puts YuNet's five points in its crop, (5, 2) pixels; the crop side
+    is ``112`` or ``150`` as the name says. For masks and maps drawn in a model's frame."""
+    if name == "arcface112":
+        return ARCFACE_TEMPLATE.astype(np.float64)
+    if name == "dlib150":
+        return (0.25 + DLIB_TEMPLATE) / 1.5 * 150
+    raise ValueError(f"unknown alignment template {name!r}; choose one of {ALIGN_TEMPLATES}")
+
+
+def align_to_template(image_rgb: np.ndarray, landmarks: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Align with the named template: ``align`` (arcface112) or ``align_dlib`` (dlib150)."""
+    if name == "arcface112":
+        return align(image_rgb, landmarks)
+    if name == "dlib150":
+        return align_dlib(image_rgb, landmarks)
+    raise ValueError(f"unknown alignment template {name!r}; choose one of {ALIGN_TEMPLATES}")

@@ -13,12 +13,18 @@ class FaceModel(Protocol):
 
     input_size: tuple[int, int]
     color_order: str
+    align_template: str  # "arcface112" or "dlib150": datasets are aligned once per template
     default_cam_layer: str
     sha256: str
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor: ...
     def pre_dropout(self, x: torch.Tensor) -> torch.Tensor: ...
     def head(self, f: torch.Tensor) -> torch.Tensor: ...
+
+
+def align_template(spec: dict[str, Any]) -> str:
+    """The crop a ``models:`` entry needs, known without loading it (for the workflow's DAG)."""
+    return "dlib150" if spec.get("kind") == "dlib" else "arcface112"
 
 
 def load_model(spec: dict[str, Any]) -> FaceModel:
@@ -35,7 +41,26 @@ def load_model(spec: dict[str, Any]) -> FaceModel:
         if missing:
             raise ValueError(f"models: kind 'iresnet' needs {missing}")
         return load_iresnet(int(spec["depth"]), spec["weights"])
-    raise ValueError(f"models: kind {kind!r} is not supported; use 'sface' or 'iresnet'")
+    if kind == "dlib":
+        from amva.models.dlib import load_dlib
+
+        return load_dlib(spec.get("weights"))
+    if kind == "onnx":
+        from amva.models.onnx_convert import load_onnx_model
+
+        if "path" not in spec:
+            raise ValueError("models: kind 'onnx' needs 'path' (the ONNX file)")
+        return load_onnx_model(spec)
+    raise ValueError(f"models: kind {kind!r} is not supported; use 'sface', 'iresnet', 'dlib' or 'onnx'")
+
+
+def check_input_size(x: torch.Tensor, size: tuple[int, int], what: str) -> None:
+    """Refuse faces aligned for another template rather than embed them silently wrong."""
+    if tuple(x.shape[-2:]) != tuple(size):
+        raise ValueError(
+            f"{what} takes {size[0]}x{size[1]} faces, got {x.shape[-2]}x{x.shape[-1]}: "
+            "the faces must be aligned with the model's align_template"
+        )
 
 
 def to_tensor(faces: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:

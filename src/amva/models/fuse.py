@@ -17,6 +17,9 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
     untouched (BN statistics stay available to methods that read them), and module
     names are kept so hooks by name still resolve.
     """
+    graph_fuse = getattr(model, "fuse_conv_bn", None)
+    if callable(graph_fuse):  # graph models know which node feeds which; adjacency would lie
+        return graph_fuse()
     fused = copy.deepcopy(model).eval()
     for parent in fused.modules():
         names = list(parent._modules)

@@ -72,6 +72,7 @@ class IResNet(nn.Module):
 
     input_size: tuple[int, int] = (112, 112)
     color_order: str = "RGB"
+    align_template: str = "arcface112"
     embedding_size: int = 512
     dropout_p: float = 0.0
     sha256: str

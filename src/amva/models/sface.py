@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from amva.fetch import cache_path
 from amva.io import sha256_file, write_bytes
+from amva.models.onnx_convert import dequantize_linear as _dequantize
 
 __all__ = ["SFace", "load_sface", "sface_onnx_path"]
 
@@ -80,6 +81,7 @@ class SFace(nn.Module):
 
     input_size: tuple[int, int] = (112, 112)
     color_order: str = "RGB"
+    align_template: str = "arcface112"
     embedding_size: int = 128
     default_cam_layer: str = "body.conv_14.act"
     dropout_p: float = 0.4
@@ -135,23 +137,6 @@ def sface_onnx_path() -> Path:
     if not path.is_file():
         raise FileNotFoundError(path)
     return path
-
-
-def _dequantize(
-    q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | int = 0, axis: int = 1, block_size: int = 0
-) -> np.ndarray:
-    """ONNX DequantizeLinear, (q - zero_point) * scale, per tensor / axis / block."""
-    zp = np.broadcast_to(np.asarray(zero_point), np.shape(scale))
-    axis %= max(q.ndim, 1)
-    if block_size:  # scale has ceil(n / block_size) entries along `axis`
-        idx = np.arange(q.shape[axis]) // block_size
-        scale, zp = np.take(scale, idx, axis=axis), np.take(zp, idx, axis=axis)
-    elif np.ndim(scale) == 1 and q.ndim > 1:  # per-axis
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
-    diff = q.astype(np.int32) - zp.astype(np.int32)
-    return (diff.astype(np.float32) * scale.astype(np.float32)).astype(np.float32)
 
 
 def _expect(ok: bool, what: str) -> None:

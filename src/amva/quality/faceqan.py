@@ -28,6 +28,8 @@ Batched over the ``k`` copies and over images (samples are independent in an eva
 network, and the loss's batch mean only scales each copy's gradient by a positive
 factor, so ``sign(∇)`` is unchanged). Noise is drawn from a generator per image
 (:func:`amva.quality.serfiq.image_generator`), so scores do not depend on batching.
+Cost: ``l`` forward+backward passes per copy, ``k·l = 50`` per image at the defaults,
+plus two forwards.
 """
 
 from __future__ import annotations
@@ -53,23 +55,15 @@ def faceqan_score(similarities: np.ndarray, symmetry: np.ndarray, p: float = 5) 
     return (base * np.asarray(symmetry, dtype=np.float64)) ** p
 
 
-def _attack(
-    model: FaceModel, x: torch.Tensor, gens: list[torch.Generator], k: int, steps: int, eps_px: float
-) -> torch.Tensor:
-    """``(m, l, k)`` BIM similarities of a chunk of ``m`` images (gradient mode on)."""
-    m = len(x)
-    base = model(x).detach().repeat_interleave(k, dim=0)
-    noise = torch.empty((m, k, *x.shape[1:]), device=x.device, dtype=x.dtype)
-    for i, gen in enumerate(gens):
-        noise[i].uniform_(-eps_px, eps_px, generator=gen)
-    adv = (x.unsqueeze(1) + noise).clamp_(0.0, PIXEL_RANGE).flatten(0, 1)
+def _attack(model: FaceModel, adv: torch.Tensor, base: torch.Tensor, steps: int, eps_px: float) -> torch.Tensor:
+    """``(m, l)`` BIM similarities of ``m`` noisy copies to their images' embeddings ``base`` (gradient mode on)."""
     sims = []
     for _ in range(steps):
         adv.requires_grad_(True)
         cos = F.cosine_similarity(base, model(adv), dim=1)
         (grad,) = torch.autograd.grad((1.0 - cos).sum(), adv)
         adv = (adv.detach() + eps_px * grad.sign()).clamp_(0.0, PIXEL_RANGE)
-        sims.append(cos.detach().view(m, k))
+        sims.append(cos.detach())
     return torch.stack(sims, dim=1)
 
 
@@ -81,26 +75,34 @@ def faceqan_parts(
     l: int = 5,  # noqa: E741 - the paper's name
     eps: float = 0.001,
     seed: int = 0,
-    chunk: int = 64,
+    chunk: int = 8,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The two ingredients: ``S`` ``(N, l, k)`` and ``s_f`` ``(N,)``, both float64.
 
-    ``chunk`` bounds the attacked batch (``images × k`` copies) for memory; it does not
-    change the result beyond float rounding.
+    The ``N·k`` noisy copies are attacked ``chunk`` at a time, whatever image they come
+    from: a copy's attack depends on nothing else, so ``chunk`` changes the result only by
+    float rounding. It is a speed knob: on CPUs small batches are fastest per copy
+    (8 on the 2-core reference machine, see docs/benchmarks.md); raise it on a GPU.
     """
     if k < 2 or l < 1:
         raise ValueError(f"FaceQAN needs k >= 2 noisy copies and l >= 1 BIM steps, got k={k}, l={l}")
     if len(ids) != len(images):
         raise ValueError(f"{len(ids)} ids for {len(images)} images")
-    gens = [image_generator(seed, i, images.device) for i in ids]
-    per = max(1, chunk // k)
+    eps_px = eps * PIXEL_RANGE
     with torch.inference_mode(False), torch.enable_grad():
         x = images.detach().clone()  # a normal tensor even if the caller is in inference mode
-        eps_px = eps * PIXEL_RANGE
-        sims = [_attack(model, x[a : a + per], gens[a : a + per], k, l, eps_px) for a in range(0, len(x), per)]
+        noise = torch.empty((len(x), k, *x.shape[1:]), device=x.device, dtype=x.dtype)
+        for i, image_id in enumerate(ids):
+            noise[i].uniform_(-eps_px, eps_px, generator=image_generator(seed, image_id, x.device))
+        copies = (x.unsqueeze(1) + noise).clamp_(0.0, PIXEL_RANGE).flatten(0, 1)
         with torch.no_grad():
+            base = model(x).repeat_interleave(k, dim=0)
             sym = flip_similarity(model, x)
-    return torch.cat(sims).double().cpu().numpy(), sym.double().cpu().numpy()
+        parts = [
+            _attack(model, copies[a : a + chunk], base[a : a + chunk], l, eps_px) for a in range(0, len(x) * k, chunk)
+        ]
+        sims = torch.cat(parts)
+    return sims.view(len(x), k, l).transpose(1, 2).double().cpu().numpy(), sym.double().cpu().numpy()
 
 
 def faceqan(
@@ -112,7 +114,7 @@ def faceqan(
     eps: float = 0.001,
     p: float = 5,
     seed: int = 0,
-    chunk: int = 64,
+    chunk: int = 8,
 ) -> np.ndarray:
     """FaceQAN quality (higher = better), in [0, 1] unless the mirror similarity is negative."""
     sims, sym = faceqan_parts(model, images, ids, k=k, l=l, eps=eps, seed=seed, chunk=chunk)

@@ -54,6 +54,30 @@ def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
     )
 
 
+def erc_chart(curves: pd.DataFrame, title: str) -> alt.FacetChart:
+    """CR-FIQA's ERC: FNMR at the threshold re-computed per discard step, one panel per target FMR.
+
+    ``curves`` has columns fiqa, fmr, erc_discard, erc_fnmr; NaN (FMR not resolvable by the
+    kept impostor pairs) leaves a gap rather than a made-up value.
+    """
+    return (
+        alt.Chart(curves)  # NaN rows keep their FMR's panel; the line skips them
+        .mark_line(point=alt.OverlayMarkDef(size=12))
+        .encode(
+            x=alt.X(
+                "erc_discard:Q",
+                title="fraction of all pairs discarded",
+                scale=alt.Scale(domain=[0, float(curves["erc_discard"].max())]),
+            ),
+            y=alt.Y("erc_fnmr:Q", title="FNMR"),
+            color=alt.Color("fiqa:N", title="FIQA"),
+            tooltip=["fiqa", alt.Tooltip("erc_discard:Q", format=".2f"), alt.Tooltip("erc_fnmr:Q", format=".4f")],
+        )
+        .properties(width=260, height=220)
+        .facet(column=alt.Column("fmr:O", title="target FMR", sort="descending"), title=title)
+    )
+
+
 def write_svg(chart: alt.Chart, path: str | Path) -> Path:
     """Render with vl-convert (offline) and move into place atomically."""
     return write_bytes(path, vlc.vegalite_to_svg(chart.to_dict()).encode())
