@@ -176,20 +176,7 @@ def align(image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> tupl
     landmarks = np.asarray(landmarks, dtype=np.float64)
     m = similarity_transform(landmarks, ARCFACE_TEMPLATE * (size / 112.0))
     mapped = landmarks @ m[:, :2].T + m[:, 2]
-    src, warp = image_rgb, m
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-    if scale < 1.0:
-        h, w = image_rgb.shape[:2]
-        dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
-        src = cv2.resize(image_rgb, dsize, interpolation=cv2.INTER_AREA)
-        f = np.array([dsize[0] / w, dsize[1] / h])
-        # small-image pixel p sits at source (p + 0.5) / f - 0.5
-        warp = np.empty((2, 3))
-        warp[:, :2] = m[:, :2] / f
-        warp[:, 2] = m[:, 2] + m[:, :2] @ (0.5 / f - 0.5)
-    face = cv2.warpAffine(
-        src, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    face = _warp_chip(image_rgb, m, size)
     return face, mapped.astype(np.float32)
 
 
@@ -297,6 +284,7 @@ def _warp_chip(image_rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
         dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
         src = cv2.resize(image_rgb, dsize, interpolation=cv2.INTER_AREA)
         f = np.array([dsize[0] / w, dsize[1] / h])
+        # small-image pixel p sits at source (p + 0.5) / f - 0.5
         warp = np.empty((2, 3))
         warp[:, :2] = m[:, :2] / f
         warp[:, 2] = m[:, 2] + m[:, :2] @ (0.5 / f - 0.5)
