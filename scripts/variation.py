@@ -2,11 +2,11 @@
 
 from amva.io import read_dataset, write_dataset
 from amva.runlog import log_to
+from amva.stream import open_lazy
 from amva.variation import amva, face_mask
 
 sm = snakemake  # noqa: F821
-with log_to(sm.log[0]) as log:
-    cams = read_dataset(sm.input.cam, required=("maps",))
+with log_to(sm.log[0]) as log, open_lazy(sm.input.cam, required=("maps",)) as cams:  # binned maps read, not all
     bins = read_dataset(sm.input.bins, required=("bin", "bin_name"))
     mask = face_mask(cams.sizes["y"], sm.params.face_mask["margin"])
     n_boot, n_perm = sm.params.statistics["n_boot"], sm.params.statistics["n_perm"]  # schema defaults

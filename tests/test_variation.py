@@ -308,3 +308,16 @@ def test_quantile_bins_use_best_bin_and_write_netcdf(tmp_path):
         back["amv_density"].attrs["units"]
         and back["bin_of_image"].values.tolist() == ds["bin_of_image"].values.tolist()
     )
+
+
+def test_lazy_maps_read_in_chunks_give_the_same_statistics(contrast, tmp_path, monkeypatch):
+    """The workflow opens the CAM file lazily and reads deviations chunk by chunk: same numbers."""
+    import amva.variation
+    from amva.stream import open_lazy
+
+    maps, bins, mask, *_, expected = contrast
+    path = write_dataset(xr.Dataset({"maps": maps}), tmp_path / "cam.nc")
+    monkeypatch.setattr(amva.variation, "_DEVIATION_CHUNK", 3)  # 21 images: 7 reads
+    with open_lazy(path, required=("maps",)) as cams:
+        ds = amva.variation.amva(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500)
+    xr.testing.assert_allclose(ds.drop_attrs(), expected.drop_attrs(), rtol=1e-6)

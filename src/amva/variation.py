@@ -120,6 +120,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 KDE_POINTS = 200  # the KDE grid's minimum size
 KDE_MAX_POINTS = 2001
 _BATCH = 128  # resamples / permutations per matmul; bounds memory at ~2 x 128 x pixels float64
+_DEVIATION_CHUNK = 512  # images per read of lazily opened maps
 _UNITLESS = "1"  # CF notation: activation maps are dimensionless, in [0, 1]
 
 
@@ -420,10 +421,20 @@ def _distributions(ds: xr.Dataset, amv: np.ndarray, inside: np.ndarray) -> None:
 def _deviations(
     ds: xr.Dataset, maps: xr.DataArray, reference: np.ndarray, inside: np.ndarray, weights: np.ndarray, ref_bin: str
 ) -> None:
-    """δ_i = |MAM(reference bin) − A_i| for every image with a map, and its region summaries."""
-    flat = maps.values.reshape(maps.sizes["image"], -1)
-    dev = np.abs(reference.ravel().astype(np.float32) - flat.astype(np.float32))
-    region = dev.astype(np.float64) @ weights  # (image, 2): inside, outside means
+    """δ_i = |MAM(reference bin) − A_i| for every image with a map, and its region summaries.
+
+    ``maps`` may be lazy (a file opened, not loaded): they are read ``_DEVIATION_CHUNK``
+    images at a time, so beyond the output itself memory does not grow with the dataset.
+    """
+    n = maps.sizes["image"]
+    dev = np.empty((n, inside.size), dtype=np.float32)
+    region = np.empty((n, 2))  # (image, 2): inside, outside means
+    ref = reference.ravel().astype(np.float32)
+    for start in range(0, n, _DEVIATION_CHUNK):
+        part = slice(start, start + _DEVIATION_CHUNK)
+        flat = maps.isel(image=part).values.reshape(-1, inside.size).astype(np.float32, copy=False)
+        np.abs(ref - flat, out=dev[part])
+        region[part] = dev[part].astype(np.float64) @ weights
     total = region[:, 0] * inside.sum() + region[:, 1] * (~inside).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(total > 0, region[:, 1] * (~inside).sum() / total, np.nan)
