@@ -150,16 +150,20 @@ class ResultFileError(ValueError):
     """An input netCDF is missing, truncated or not one of ours."""
 
 
-def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> xr.Dataset:
-    """Load a result file fully into memory, with a clear error for bad files.
+def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = (), lazy: bool = False) -> xr.Dataset:
+    """Load a result file, with a clear error for bad files.
 
     ``required`` names variables or coordinates the caller needs; a file lacking them
     is a foreign file (no amva provenance) or from an incompatible version of amva.
+    ``lazy`` leaves the arrays on disk (the caller reads slices and closes the file),
+    for jobs whose memory must not grow with the dataset.
     """
     path = Path(path)
     try:
-        with xr.open_dataset(path, engine=ENGINE) as ds:
-            ds = ds.load()
+        ds = xr.open_dataset(path, engine=ENGINE)
+        if not lazy:
+            with ds:
+                ds = ds.load()
     except FileNotFoundError as exc:
         raise ResultFileError(f"{path}: file not found; run the workflow step that makes it") from exc
     except (OSError, ValueError) as exc:
@@ -169,6 +173,7 @@ def read_dataset(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -
         ) from exc
     missing = [name for name in required if name not in ds.variables]
     if missing:
+        ds.close()
         found = ", ".join(map(str, ds.variables)) or "nothing"
         origin = (
             "written by another version of amva"

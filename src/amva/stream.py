@@ -29,15 +29,8 @@ _CACHE_BYTES = 4 << 20  # HDF5 chunk cache per variable (netCDF's default is ten
 
 
 def open_lazy(path: str | os.PathLike[str], required: tuple[str, ...] = ()) -> xr.Dataset:
-    """Open a result file without loading its arrays; bad files fail as :func:`amva.io.read_dataset` says."""
-    try:
-        ds = xr.open_dataset(path, engine=ENGINE)
-    except (OSError, ValueError):
-        return read_dataset(path, required)  # raises the clear error a full read gives
-    if any(name not in ds.variables for name in required):
-        ds.close()
-        return read_dataset(path, required)
-    return ds
+    """Open a result file without loading its arrays (:func:`amva.io.read_dataset` with ``lazy``)."""
+    return read_dataset(path, required, lazy=True)
 
 
 def image_count(path: str | os.PathLike[str]) -> int:
