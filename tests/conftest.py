@@ -1,8 +1,10 @@
 """Shared fixtures: the demo photos, fetched once per session into a cache dir; one tiny workflow run."""
 
 import os
+import re
 import subprocess
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +114,32 @@ def tiny_run(tmp_path_factory, demo_sources) -> Path:
     proc = snakemake(workdir, "--cores", "2", config=tiny_config(workdir / "photos"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return workdir
+
+
+@dataclass
+class Job:
+    rule: str
+    wildcards: dict[str, str] = field(default_factory=dict)
+    resources: dict[str, str] = field(default_factory=dict)
+
+
+_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
+_FIELD = re.compile(r"^\s+(wildcards|resources): (.*)$")
+
+
+def parse_jobs(text: str) -> list[Job]:
+    """The jobs of Snakemake's dry-run listing, with their wildcards and resources."""
+    jobs: list[Job] = []
+    for line in text.splitlines():
+        if header := _HEADER.match(line):
+            jobs.append(Job(header.group(1)))
+        elif jobs and (item := _FIELD.match(line)):
+            pairs = (entry.partition("=") for entry in item.group(2).split(", "))
+            getattr(jobs[-1], item.group(1)).update({key: value for key, _, value in pairs})
+    return jobs
+
+
+def dry_run(workdir: Path, *args: str, config: dict | None = None, name: str = "config.yaml") -> list[Job]:
+    proc = snakemake(workdir, "-n", *args, config=config, name=name)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    return parse_jobs(proc.stdout)

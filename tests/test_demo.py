@@ -215,3 +215,44 @@ def test_degrade_rejects_bad_input(faces):
             degrade(faces[0], "jpeg", severity, rng)
     with pytest.raises(ValueError, match="RGB uint8"):
         degrade(faces[0].astype(np.float32), "jpeg", 1, rng)
+
+
+# --- other alignment templates ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_dlib(demo_sources, detector):
+    return build_demo(next(iter(demo_sources.values())).parent, severities=[3], template="dlib150", detector=detector)
+
+
+def test_dlib_template_same_ladder_in_face_units(built, built_dlib):
+    arcface = {im.id: im for im in built[0]}
+    assert [im.id for im in built_dlib[0]] == [i for i in arcface if i.endswith(("/0", "/3"))]
+    by_id = {im.id: im for im in built_dlib[0]}
+    for im in built_dlib[0]:  # geometry is the original's, on dlib's 150 px chip
+        assert im.face.shape == (150, 150, 3)
+        np.testing.assert_array_equal(im.landmarks, by_id[f"{im.source}/original/0"].landmarks)
+    for source in ("obama", "biden"):
+        original, occluded = by_id[f"{source}/original/0"], by_id[f"{source}/occlusion/3"]
+        lm = np.rint(original.landmarks).astype(int)  # eyes, nose, mouth corners in the chip
+        changed = np.abs(occluded.face.astype(int) - original.face).sum(axis=2) > 0
+        assert changed[lm[3:, 1], lm[3:, 0]].all() and not changed[lm[:2, 1], lm[:2, 0]].any()
+        # blur sigma scales with the face: the chip's face is ~1.5x larger, so the relative
+        # loss of detail matches the ArcFace crop's within a tolerance
+        ratio = {
+            frame: _sharpness(faces[f"{source}/gaussian_blur/3"].face) / _sharpness(faces[f"{source}/original/0"].face)
+            for frame, faces in (("arcface", arcface), ("dlib", by_id))
+        }
+        assert ratio["dlib"] == pytest.approx(ratio["arcface"], rel=0.2), ratio  # unscaled sigma: +23..37%
+
+
+def _sharpness(face: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY), cv2.CV_64F).var())
+
+
+def test_prealigned_input_cannot_take_another_template():
+    from amva.datasets.common import Options
+
+    assert Options.from_spec({"aligned": True}).template == "arcface112"
+    with pytest.raises(ValueError, match="pre-aligned.*dlib150.*aligned: false"):
+        Options.from_spec({"aligned": True}, template="dlib150")

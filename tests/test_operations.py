@@ -6,20 +6,18 @@ one extra real run is killed mid-job and resumed.
 """
 
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 import yaml
-from conftest import ROOT, snakemake, tiny_config
+from conftest import ROOT, Job, dry_run, parse_jobs, snakemake, tiny_config
 
 from amva.io import read_dataset, write_dataset
 
@@ -27,35 +25,6 @@ SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 MODEL_RULES = ("embeddings", "cam", "quality")
 # rules that only draw or tabulate finished results
 REPORT_RULES = {"figures", "edc_chart", "region_table", "summary", "quality_summary", "all"}
-
-
-@dataclass
-class Job:
-    rule: str
-    wildcards: dict[str, str] = field(default_factory=dict)
-    resources: dict[str, str] = field(default_factory=dict)
-
-
-_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
-_FIELD = re.compile(r"^\s+(wildcards|resources): (.*)$")
-
-
-def parse_jobs(text: str) -> list[Job]:
-    """The jobs of Snakemake's dry-run listing, with their wildcards and resources."""
-    jobs: list[Job] = []
-    for line in text.splitlines():
-        if header := _HEADER.match(line):
-            jobs.append(Job(header.group(1)))
-        elif jobs and (item := _FIELD.match(line)):
-            pairs = (entry.partition("=") for entry in item.group(2).split(", "))
-            getattr(jobs[-1], item.group(1)).update({key: value for key, _, value in pairs})
-    return jobs
-
-
-def dry_run(workdir: Path, *args: str, config: dict | None = None, name: str = "config.yaml") -> list[Job]:
-    proc = snakemake(workdir, "-n", *args, config=config, name=name)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    return parse_jobs(proc.stdout)
 
 
 def rules(jobs: list[Job]) -> set[str]:

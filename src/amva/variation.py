@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from amva.datasets.align import ARCFACE_TEMPLATE
+from amva.datasets.align import TEMPLATE_SIZES, template_points
 
 STATS = ("mam", "amv", "median", "std_mad")
 REGIONS = ("inside", "outside")
@@ -79,14 +79,14 @@ def bin_names(bins: xr.DataArray) -> list[str]:
     return sorted(names, key=lambda b: -int(b[1:]))
 
 
-def face_mask(size: int = 112, margin: float = 0.5) -> xr.DataArray:
-    """Central-face ellipse in the ArcFace alignment frame.
+def face_mask(size: int = 112, margin: float = 0.5, template: str = "arcface112") -> xr.DataArray:
+    """Central-face ellipse in the frame of an alignment template (the model's crop).
 
     The ellipse's centre is the template's centroid of eyes and mouth; its semi-axes are
     half the eye-to-eye and eye-to-mouth spans of the template, grown by ``margin``
-    (a fraction). Scaled to ``size`` if maps are not 112 px.
+    (a fraction). Scaled to ``size`` if maps are not as wide as the template's crop.
     """
-    pts = ARCFACE_TEMPLATE * (size / 112.0)
+    pts = template_points(template) * (size / TEMPLATE_SIZES[template])
     eyes, mouth = pts[:2], pts[3:]
     centre = np.concatenate([eyes, mouth]).mean(axis=0)
     half_w = (eyes[1, 0] - eyes[0, 0]) / 2 * (1 + margin)
@@ -98,7 +98,7 @@ def face_mask(size: int = 112, margin: float = 0.5) -> xr.DataArray:
         dims=("y", "x"),
         coords={"y": np.arange(size), "x": np.arange(size)},
         name="face_mask",
-        attrs={"description": "True inside the central-face ellipse", "margin": margin},
+        attrs={"description": "True inside the central-face ellipse", "margin": margin, "template": template},
     )
 
 

@@ -3,7 +3,7 @@ from amva.stream import cam_shard_size, image_count, shard_count
 
 rule embeddings:
     input:
-        faces="results/{dataset}/faces.nc",
+        faces=model_faces,
     output:
         "results/{dataset}/{model}/embeddings.nc",
     params:
@@ -24,7 +24,7 @@ rule cam:
     wildcard_constraints:
         shard=r"\d+",
     input:
-        faces="results/{dataset}/faces.nc",
+        faces=model_faces,
         bins=cam_bins,
     output:
         temp("results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc"),

@@ -1,6 +1,7 @@
 from snakemake.utils import validate
 
 from amva.cam import METHODS as CAM_METHODS
+from amva.datasets.align import ALIGN_TEMPLATES
 from amva.models import align_template
 from amva.quality import METHODS as FIQA_METHODS
 from amva.quality import check_entry
@@ -19,11 +20,13 @@ SCRIPTS = "../../scripts"
 def check_references():
     """Fail before any job runs when an entry names something that is not configured."""
     for name, spec in config["models"].items():
-        if align_template(spec) != "arcface112":
+        template = align_template(spec)
+        prealigned = [d for d, s in config["datasets"].items() if s["format"] == "insightface_bin" or s.get("aligned")]
+        if template != "arcface112" and prealigned:
             raise ValueError(
-                f"config models.{name}: a {spec['kind']} model needs {align_template(spec)} crops, and the "
-                "workflow aligns datasets to the ArcFace 112x112 template only so far; use the model through "
-                "the amva.models API (README), or an arcface112 model (sface, iresnet, onnx) here"
+                f"config models.{name}: a {spec['kind']} model needs {template} crops, but datasets "
+                f"{prealigned} are pre-aligned ArcFace 112x112 crops that cannot be re-aligned; give their "
+                "original photos (aligned: false), or use an arcface112 model (sface, iresnet, onnx) on them"
             )
     for name, spec in config["fiqa"].items():
         if "model" in spec and spec["model"] not in config["models"]:
@@ -52,6 +55,7 @@ wildcard_constraints:
     model="|".join(config["models"]),
     fiqa="|".join(config["fiqa"]),
     cam="|".join(config["cams"]),
+    template="|".join(t for t in ALIGN_TEMPLATES if t != "arcface112"),
 
 
 def dataset_spec(wildcards):
@@ -74,6 +78,25 @@ def cam_params(wildcards):
 
 def model_spec(wildcards):
     return config["models"][wildcards.model]
+
+
+def model_template(wildcards):
+    return align_template(model_spec(wildcards))
+
+
+def faces_file(dataset, model=None):
+    """The aligned faces a model reads: faces.nc (ArcFace 112, also for image-only FIQA),
+    or faces-<template>.nc, the same images aligned once per other template (dlib150)."""
+    template = align_template(config["models"][model]) if model else "arcface112"
+    return f"results/{dataset}/faces.nc" if template == "arcface112" else f"results/{dataset}/faces-{template}.nc"
+
+
+def model_faces(wildcards):
+    return faces_file(wildcards.dataset, wildcards.model)
+
+
+def fiqa_faces(wildcards):
+    return faces_file(wildcards.dataset, config["fiqa"][wildcards.fiqa].get("model"))
 
 
 def fiqa_model_spec(wildcards):

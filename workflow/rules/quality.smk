@@ -3,7 +3,7 @@ rule image_quality:
     wildcard_constraints:
         fiqa=fiqa_names("image"),
     input:
-        faces="results/{dataset}/faces.nc",
+        faces=fiqa_faces,
     output:
         "results/{dataset}/quality/{fiqa}.nc",
     params:

@@ -20,7 +20,7 @@ EVALUATIONS = [(d, m, f) for d in config["datasets"] for m in config["models"] f
 rule figures:
     input:
         amva="results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
-        faces="results/{dataset}/faces.nc",
+        faces=model_faces,
     output:
         maps=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/maps.png",

@@ -6,6 +6,7 @@ rule amva:
         "results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
     params:
         face_mask=config["face_mask"],
+        template=model_template,
         statistics=config["statistics"],
         seed=config["seed"],
     log:

@@ -27,6 +27,7 @@ __all__ = [
     "DLIB_5PT_TEMPLATE",
     "DLIB_TEMPLATE",
     "IMAGE_SUFFIXES",
+    "TEMPLATE_SIZES",
     "YUNET_MODEL",
     "Detection",
     "FaceDetector",
@@ -192,11 +193,11 @@ def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple
 
 
 def detect_and_align(
-    image_rgb: np.ndarray, detector: FaceDetector, image_id: str
+    image_rgb: np.ndarray, detector: FaceDetector, image_id: str, template: str = "arcface112"
 ) -> tuple[np.ndarray, np.ndarray, Detection]:
-    """Detect, keep the largest face, align it to 112x112; FaceNotFound if none."""
+    """Detect, keep the largest face, align it to ``template``; FaceNotFound if none."""
     det = largest_face(detector.detect(image_rgb), image_rgb, detector, image_id)
-    face, mapped = align(image_rgb, det.landmarks)
+    face, mapped = align_to_template(image_rgb, det.landmarks, template)
     return face, mapped, det
 
 
@@ -293,13 +294,15 @@ def _warp_chip(image_rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
     )
 
 
-ALIGN_TEMPLATES = ("arcface112", "dlib150")
-"""The crops FR models declare (``align_template``); a dataset is aligned once per template."""
+TEMPLATE_SIZES = {"arcface112": 112, "dlib150": 150}
+"""The crops FR models declare (``align_template``) and their side in pixels; a dataset is
+aligned once per template."""
+ALIGN_TEMPLATES = tuple(TEMPLATE_SIZES)
 
 
 def template_points(name: str) -> np.ndarray:
-    """Where a template puts YuNet's five points in its crop, (5, 2) pixels; the crop side
-    is ``112`` or ``150`` as the name says. For masks and maps drawn in a model's frame."""
+    """Where a template puts YuNet's five points in its crop, (5, 2) pixels of a crop
+    ``TEMPLATE_SIZES[name]`` wide. For masks and maps drawn in a model's frame."""
     if name == "arcface112":
         return ARCFACE_TEMPLATE.astype(np.float64)
     if name == "dlib150":

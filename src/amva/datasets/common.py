@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 from PIL import Image
 
-from amva.datasets.align import FaceDetector, Rejection, align, largest_face, pass_through
+from amva.datasets.align import FaceDetector, Rejection, align_to_template, largest_face, pass_through
 
 __all__ = [
     "MAX_PIXELS",
@@ -104,21 +104,31 @@ class Options:
     seed: int = 0
     max_pixels: int = MAX_PIXELS
     color_order: str = "RGB"
+    template: str = "arcface112"
 
     @classmethod
-    def from_spec(cls, spec: dict[str, Any], seed: int = 0, aligned: bool = False) -> Options:
+    def from_spec(
+        cls, spec: dict[str, Any], seed: int = 0, aligned: bool = False, template: str = "arcface112"
+    ) -> Options:
         order = str(spec.get("color_order", "RGB")).upper()
         if order not in ("RGB", "BGR"):
             raise ValueError(f"color_order must be 'RGB' or 'BGR', got {spec.get('color_order')!r}")
         limit = spec.get("limit")
         if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
             raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        aligned = bool(spec.get("aligned", aligned))
+        if aligned and template != "arcface112":
+            raise ValueError(
+                f"the images are pre-aligned ArcFace 112x112 crops and cannot be re-aligned to {template}; "
+                "give the original photos (aligned: false) for a model with that template"
+            )
         return cls(
-            aligned=bool(spec.get("aligned", aligned)),
+            aligned=aligned,
             limit=None if limit is None else int(limit),
             seed=int(seed),
             max_pixels=int(spec.get("max_pixels", MAX_PIXELS)),
             color_order=order,
+            template=template,
         )
 
 
@@ -181,7 +191,7 @@ def decode_image(data: bytes, image_id: str, where: str, max_pixels: int, color_
 
 def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector | None) -> FaceImage:
     if entry.landmarks is not None:
-        face, lm = align(rgb, entry.landmarks)
+        face, lm = align_to_template(rgb, entry.landmarks, opts.template)
         return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1)
     if opts.aligned:
         face, lm = pass_through(rgb, entry.id)
@@ -189,7 +199,7 @@ def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector |
     assert detector is not None
     faces = detector.detect(rgb)
     det = largest_face(faces, rgb, detector, entry.id)
-    face, lm = align(rgb, det.landmarks)
+    face, lm = align_to_template(rgb, det.landmarks, opts.template)
     return FaceImage(entry.id, entry.identity, face, lm, det.score, len(faces))
 
 

@@ -20,6 +20,11 @@ contrast        contrast kept around the mean (fraction)   0.5    0.3    0.15
 rotation        in-plane angle about centre (deg, +/-)     10     20     35
 ==============  =========================================  =====  =====  =====
 
+Another alignment template (dlib's 150 px chip) gets the same degradations in face
+units: pass ``frame``, the similarity from ArcFace-112 coordinates to the chip's. Lengths
+(blur sigma, motion length, downscale factor) scale with it, the occluder's outline and
+the rotation centre are mapped through it; pixel-wise changes are the same.
+
 Exposure changes act on linearised sRGB and re-encode to 8 bit, so
 underexposure crushes shadows into few levels and overexposure clips
 highlights to white, as a camera would. Occlusion is a flat light-blue
@@ -54,20 +59,36 @@ PARAMS: dict[str, tuple[float, ...]] = {
 
 _MASK_RGB = (160, 190, 215)
 
+Frame = np.ndarray
+"""(2, 3) similarity from ArcFace-112 template coordinates to the face's pixels."""
+
+
+def arcface_frame(face: np.ndarray) -> Frame:
+    """The frame of an ArcFace crop of any size: a scaling by ``width / 112``."""
+    return np.array([[face.shape[1] / 112.0, 0.0, 0.0], [0.0, face.shape[1] / 112.0, 0.0]])
+
+
+def _scale(frame: Frame) -> float:
+    return float(np.sqrt(abs(np.linalg.det(frame[:, :2]))))
+
+
+def _odd(length: float) -> int:
+    return 2 * round((length - 1) / 2) + 1
+
 
 def _to_u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
-def gaussian_blur(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def gaussian_blur(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Out-of-focus / low-detail capture."""
-    sigma = PARAMS["gaussian_blur"][severity - 1]
+    sigma = PARAMS["gaussian_blur"][severity - 1] * _scale(frame)
     return cv2.GaussianBlur(face, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def motion_blur(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def motion_blur(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Camera or subject motion: a line kernel at a random angle."""
-    length = int(PARAMS["motion_blur"][severity - 1])
+    length = _odd(PARAMS["motion_blur"][severity - 1] * _scale(frame))
     kernel = np.zeros((length, length), np.float32)
     kernel[length // 2, :] = 1.0
     rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), float(rng.uniform(0, 180)), 1.0)
@@ -75,13 +96,13 @@ def motion_blur(face: np.ndarray, severity: int, rng: np.random.Generator) -> np
     return cv2.filter2D(face, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
 
 
-def gaussian_noise(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def gaussian_noise(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Sensor noise (low light, high ISO)."""
     sigma = PARAMS["gaussian_noise"][severity - 1]
     return _to_u8(face + rng.normal(0.0, sigma, face.shape))
 
 
-def jpeg(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def jpeg(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Compression blocking and colour bleeding."""
     quality = int(PARAMS["jpeg"][severity - 1])
     bgr = cv2.cvtColor(face, cv2.COLOR_RGB2BGR)  # the encoder's YCbCr assumes BGR
@@ -91,25 +112,24 @@ def jpeg(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarra
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def downscale(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def downscale(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Low resolution (far away / small face) brought back to the model's input size."""
-    factor = PARAMS["downscale"][severity - 1]
+    factor = PARAMS["downscale"][severity - 1] * _scale(frame)
     h, w = face.shape[:2]
     small = cv2.resize(face, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """A surgical-mask-like occluder from the chin up to ``top`` (template frame)."""
-    _h, w = face.shape[:2]
-    s = w / 112.0
+def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
+    """A surgical-mask-like occluder from the chin up to ``top`` (ArcFace template frame)."""
     top = PARAMS["occlusion"][severity - 1]
     pts = np.array(
         [(8, top + 10), (30, top + 1), (56, top), (82, top + 1), (104, top + 10), (100, 112), (12, 112)],
         dtype=np.float64,
     )
     out = face.copy()
-    cv2.fillPoly(out, [np.rint(pts * s).astype(np.int32)], _MASK_RGB, lineType=cv2.LINE_AA)
+    outline = pts @ frame[:, :2].T + frame[:, 2]
+    cv2.fillPoly(out, [np.rint(outline).astype(np.int32)], _MASK_RGB, lineType=cv2.LINE_AA)
     return out
 
 
@@ -122,32 +142,33 @@ def _exposure(face: np.ndarray, ev: float) -> np.ndarray:
     return _to_u8(srgb * 255.0)
 
 
-def underexposure(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def underexposure(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Too dark: shadows crushed into few grey levels."""
     return _exposure(face, PARAMS["underexposure"][severity - 1])
 
 
-def overexposure(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def overexposure(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Too bright: highlights clipped to white."""
     return _exposure(face, PARAMS["overexposure"][severity - 1])
 
 
-def contrast(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def contrast(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Haze / flat lighting: intensities pulled towards the image mean."""
     keep = PARAMS["contrast"][severity - 1]
     mean = face.reshape(-1, face.shape[-1]).mean(0)
     return _to_u8(mean + keep * (face - mean))
 
 
-def rotation(face: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
+def rotation(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Residual in-plane roll the alignment did not remove; direction random."""
     h, w = face.shape[:2]
     angle = PARAMS["rotation"][severity - 1] * (1.0 if rng.random() < 0.5 else -1.0)
-    rot = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), angle, 1.0)
+    centre = frame[:, :2] @ np.full(2, 111 / 2) + frame[:, 2]  # the ArcFace crop's centre
+    rot = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
     return cv2.warpAffine(face, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-DEGRADATIONS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndarray]] = {
+DEGRADATIONS: dict[str, Callable[[np.ndarray, int, np.random.Generator, Frame], np.ndarray]] = {
     "gaussian_blur": gaussian_blur,
     "motion_blur": motion_blur,
     "gaussian_noise": gaussian_noise,
@@ -162,8 +183,12 @@ DEGRADATIONS: dict[str, Callable[[np.ndarray, int, np.random.Generator], np.ndar
 """Every kind, in a fixed order (the demo's order)."""
 
 
-def degrade(face_rgb: np.ndarray, kind: str, severity: int, rng: np.random.Generator) -> np.ndarray:
-    """Apply ``kind`` at ``severity`` (0 = unchanged copy) to an RGB uint8 face."""
+def degrade(
+    face_rgb: np.ndarray, kind: str, severity: int, rng: np.random.Generator, frame: Frame | None = None
+) -> np.ndarray:
+    """Apply ``kind`` at ``severity`` (0 = unchanged copy) to an RGB uint8 face.
+
+    ``frame`` places the ArcFace-112 template in the face (default: an ArcFace crop)."""
     if kind not in DEGRADATIONS:
         raise ValueError(f"unknown degradation {kind!r}; valid kinds: {', '.join(DEGRADATIONS)}")
     if face_rgb.dtype != np.uint8 or face_rgb.ndim != 3 or face_rgb.shape[2] != 3:
@@ -173,6 +198,6 @@ def degrade(face_rgb: np.ndarray, kind: str, severity: int, rng: np.random.Gener
         raise ValueError(f"severity for {kind!r} must be an integer in 0..{top}, got {severity!r}")
     if severity == 0:
         return face_rgb.copy()
-    out = DEGRADATIONS[kind](face_rgb, int(severity), rng)
+    out = DEGRADATIONS[kind](face_rgb, int(severity), rng, arcface_frame(face_rgb) if frame is None else frame)
     assert out.shape == face_rgb.shape and out.dtype == np.uint8
     return out

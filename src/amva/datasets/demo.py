@@ -20,7 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
-from amva.datasets.align import FaceDetector, FaceNotFound, Rejection, detect_and_align, read_rgb
+from amva.datasets.align import (
+    FaceDetector,
+    FaceNotFound,
+    Rejection,
+    detect_and_align,
+    read_rgb,
+    similarity_transform,
+    template_points,
+)
 from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
 from amva.fetch import PackagedFile, fetch_files
 
@@ -54,7 +62,7 @@ class DemoImage:
     source: str
     degradation: str
     severity: int
-    face: np.ndarray  # (112, 112, 3) uint8 RGB
+    face: np.ndarray  # (S, S, 3) uint8 RGB, S = 112 for the ArcFace template
     landmarks: np.ndarray  # (5, 2) float32, the original detection in the aligned frame
     detection_score: float
 
@@ -115,12 +123,14 @@ def build_demo(
     degradations: Sequence[str] | None = None,
     seed: int = 0,
     detector: FaceDetector | None = None,
+    template: str = "arcface112",
 ) -> tuple[list[DemoImage], list[Rejection]]:
     """Fetch (if needed), detect, align and degrade every source.
 
     Returns the images (per source: original, then each kind at each severity)
     and the sources that could not be used, with the reason; a source is
-    never silently dropped.
+    never silently dropped. With another ``template`` the same photos get the same
+    degradations, in face units (:func:`amva.datasets.degrade.degrade`'s ``frame``).
     """
     kinds = list(DEGRADATIONS) if degradations is None else list(degradations)
     unknown = [k for k in kinds if k not in DEGRADATIONS]
@@ -130,19 +140,21 @@ def build_demo(
         raise ValueError(f"severities must be integers >= 1 (0 is the original), got {list(severities)}")
     paths = fetch_sources(dest)
     detector = detector or FaceDetector()
+    arcface, points = template_points("arcface112"), template_points(template)
+    frame = None if template == "arcface112" else similarity_transform(arcface, points)
     images: list[DemoImage] = []
     rejected: list[Rejection] = []
     for src in SOURCES:
         path = paths[src.name]
         try:
-            face, landmarks, det = detect_and_align(read_rgb(path), detector, src.name)
+            face, landmarks, det = detect_and_align(read_rgb(path), detector, src.name, template)
         except (FaceNotFound, ValueError) as err:  # no face / unreadable file
             rejected.append(Rejection(src.name, str(path), str(err)))
             continue
         images.append(_image(src, "original", "none", 0, face, landmarks, det.score))
         for kind in kinds:
             for severity in map(int, severities):
-                pixels = degrade(face, kind, severity, _rng(seed, src.name, kind, severity))
+                pixels = degrade(face, kind, severity, _rng(seed, src.name, kind, severity), frame)
                 images.append(_image(src, kind, kind, severity, pixels, landmarks, det.score))
     return images, rejected
 
