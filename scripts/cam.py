@@ -8,6 +8,7 @@ import numpy as np
 
 from amva.cam import cam_from_config
 from amva.cam.extract import extract
+from amva.cam.targets import identity_means
 from amva.io import read_dataset
 from amva.models import load_for_job
 from amva.runlog import log_to
@@ -30,7 +31,11 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
     part = shard_part(selection, n_shards, shard["index"])
     log.info("shard %d of %d: %d images", shard["index"] + 1, n_shards, part.size)
     cam = cam_from_config(model, spec)
+    references = None
+    if sm.input.embeddings:  # target identity_cosine: each identity's mean embedding
+        embeddings = read_dataset(sm.input.embeddings, required=("embedding",))["embedding"]
+        references = identity_means(embeddings, faces["identity"].load())
     image_batch = 1 if spec["method"] == "scorecam" else spec["batch_size"]
     with ChunkedWriter(sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"]) as out:
         for chunk in image_chunks(faces, part, chunk_size(image_batch)):
-            out.append(extract(chunk, cam, device, batch_size=image_batch))
+            out.append(extract(chunk, cam, device, batch_size=image_batch, references=references))

@@ -26,6 +26,7 @@ rule cam:
     input:
         faces=model_faces,
         bins=cam_bins,
+        embeddings=cam_references,
     output:
         temp("results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc"),
     params:

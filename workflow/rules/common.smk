@@ -186,5 +186,12 @@ def cam_bins(wildcards):
     return expand("results/{dataset}/bins/{fiqa}.nc", dataset=wildcards.dataset, fiqa=cam_fiqa(wildcards.cam))
 
 
+def cam_references(wildcards):
+    """The model's embeddings, whose identity means a CAM with target identity_cosine explains."""
+    if cam_spec(wildcards)["target"] != "identity_cosine":
+        return []
+    return "results/{dataset}/{model}/embeddings.nc".format(**wildcards)
+
+
 def edc_inputs(wildcards):
     return expand("results/{dataset}/{model}/edc/{fiqa}.nc", fiqa=config["fiqa"], **wildcards)

@@ -12,16 +12,25 @@ from amva.models import to_tensor
 from amva.runlog import batches
 
 
-def extract(faces: xr.Dataset, cam: BaseCAM, device: torch.device, batch_size: int = 8) -> xr.Dataset:
+def extract(
+    faces: xr.Dataset,
+    cam: BaseCAM,
+    device: torch.device,
+    batch_size: int = 8,
+    references: xr.DataArray | None = None,
+) -> xr.Dataset:
     """Maps ``(image, y, x)`` in [0, 1], native maps ``(image, h, w)`` and channel weights.
 
     ``faces`` may be opened lazily: pixels are read one batch at a time. Workflow jobs
-    call this per chunk (:mod:`amva.stream`) so that memory stays bounded.
+    call this per chunk (:mod:`amva.stream`) so that memory stays bounded. ``references``
+    ``(image, feature)`` are the embeddings a reference target compares with (matched by image).
     """
     ids = faces["image"].values
+    refs = None if references is None else references.sel(image=ids).values.astype(np.float32)
     maps, native, weights, scores = [], [], [], []
     for chunk in batches(np.arange(ids.size), batch_size, type(cam).__name__):
-        res = cam(to_tensor(faces["pixels"].isel(image=chunk).values, device))
+        given = None if refs is None else torch.from_numpy(refs[chunk]).to(device)
+        res = cam(to_tensor(faces["pixels"].isel(image=chunk).values, device), references=given)
         maps.append(res.maps.float().cpu().numpy())
         native.append(res.native.float().cpu().numpy())
         weights.append(res.weights.float().cpu().numpy())

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+import xarray as xr
 
 Target = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -54,11 +56,26 @@ def reference_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.
 reference_cosine.needs_reference = True  # type: ignore[attr-defined]
 
 
+def identity_means(embeddings: xr.DataArray, identity: xr.DataArray) -> xr.DataArray:
+    """Per image, the mean unit embedding of all images of its identity (itself included).
+
+    The references of the ``identity_cosine`` config target: the map then shows what
+    makes the image look like its identity's centre rather than like itself. An identity
+    with one image gets its own unit embedding.
+    """
+    unit = embeddings / np.linalg.norm(embeddings.values, axis=1, keepdims=True)
+    identity = identity.sel(image=embeddings["image"])
+    means = unit.groupby(identity.rename("identity_")).mean("image")
+    out = means.sel(identity_=identity.values).drop_vars("identity_").rename(identity_="image")
+    return out.assign_coords(image=embeddings["image"].values).transpose("image", ...)
+
+
 TARGETS: dict[str, Target] = {
     "self_cosine": self_cosine,
     "self_projection": self_projection,
     "embedding_norm": embedding_norm,
     "reference_cosine": reference_cosine,
+    "identity_cosine": reference_cosine,  # the config's name; references from identity_means
 }
 
 

@@ -1,18 +1,23 @@
-"""Models with another alignment template (dlib's 150 px chip) through the real workflow.
+"""dlib (another alignment template) and the identity-mean CAM target through the real workflow.
 
 A dataset is aligned once per template: ArcFace-112 models share ``faces.nc``, dlib reads
 ``faces-dlib150.nc`` (same photos, detections and image order); the face mask of the
-analysis is drawn in the model's frame.
+analysis is drawn in the model's frame. The dlib run also has a Grad-CAM whose target is
+the cosine to the identity's mean embedding, checked against a direct computation.
 """
 
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 from conftest import dry_run, link_photos, snakemake
 
+from amva.cam import make_cam
 from amva.datasets.align import similarity_transform, template_points
+from amva.models import to_tensor
+from amva.models.dlib import load_dlib
 from amva.variation import face_mask
 
 
@@ -28,7 +33,10 @@ def _config(photos: Path, models: dict) -> dict:
             "norm": {"method": "embedding_norm", "model": first},
             "sharpness": {"method": "sharpness"},
         },
-        "cams": {"gradcam": {"method": "gradcam", "batch_size": 4}},
+        "cams": {
+            "gradcam": {"method": "gradcam", "batch_size": 4},
+            "identity": {"method": "gradcam", "target": "identity_cosine", "fiqa": ["norm"]},
+        },
         "bins": {"mode": "high_low", "k": 3},
         "statistics": {"n_boot": 100, "n_perm": 100},
         "evaluation": {"threshold": {"fnmr": 0.1}},
@@ -99,3 +107,19 @@ def test_prealigned_dataset_refused_for_dlib(tmp_path: Path) -> None:
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "models.dlib" in out and "dlib150" in out and "lfw_bin" in out, out[-2000:]
+
+
+def test_identity_target_matches_a_direct_computation(dlib_run: Path) -> None:
+    faces = xr.load_dataset(dlib_run / "results/tiny/faces-dlib150.nc")
+    emb = xr.load_dataset(dlib_run / "results/tiny/dlib/embeddings.nc")["embedding"].values
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    identity = faces["identity"].values
+    refs = np.stack([unit[identity == who].mean(axis=0) for who in identity])  # plain loop, no groupby
+    cam = make_cam(load_dlib(), "gradcam", target="reference_cosine")
+    expected = cam(to_tensor(faces["pixels"].values), references=torch.from_numpy(refs).float()).maps.numpy()
+    got = xr.load_dataset(dlib_run / "results/tiny/dlib/cam/identity.nc")
+    assert got["maps"].shape == expected.shape
+    np.testing.assert_allclose(got["maps"].values, expected, atol=1e-4)
+    own = xr.load_dataset(dlib_run / "results/tiny/dlib/cam/gradcam.nc")["maps"].values
+    assert np.abs(own - expected).mean() > 0.01  # another target explains something else
+    assert (dlib_run / "results/tiny/dlib/identity/amva/norm.nc").is_file()
