@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import weakref
 
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
@@ -29,3 +30,14 @@ def fuse_conv_bn(model: nn.Module) -> nn.Module:
                 parent._modules[first] = fuse_conv_bn_eval(conv, bn)
                 parent._modules[second] = nn.Identity()
     return fused
+
+
+_FUSED: weakref.WeakKeyDictionary[nn.Module, nn.Module] = weakref.WeakKeyDictionary()
+
+
+def fused(model: nn.Module) -> nn.Module:
+    """:func:`fuse_conv_bn` of ``model``, made once per model: methods called batch by batch
+    (FaceQAN's attack) reuse it. Models are frozen at inference, so the copy stays valid."""
+    if model not in _FUSED:
+        _FUSED[model] = fuse_conv_bn(model)
+    return _FUSED[model]

@@ -29,7 +29,9 @@ network, and the loss's batch mean only scales each copy's gradient by a positiv
 factor, so ``sign(∇)`` is unchanged). Noise is drawn from a generator per image
 (:func:`amva.quality.serfiq.image_generator`), so scores do not depend on batching.
 Cost: ``l`` forward+backward passes per copy, ``k·l = 50`` per image at the defaults,
-plus two forwards.
+plus two forwards. The attack runs on a copy of the model with BatchNorm folded into the
+convolutions (:func:`amva.models.fuse.fused`): the same function up to float rounding
+(scores move by ~1e-4), ~20% less time on a CPU.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from amva.models import FaceModel
+from amva.models.fuse import fused
 from amva.quality.flip import flip_similarity
 from amva.quality.serfiq import image_generator
 
@@ -89,6 +92,7 @@ def faceqan_parts(
     if len(ids) != len(images):
         raise ValueError(f"{len(ids)} ids for {len(images)} images")
     eps_px = eps * PIXEL_RANGE
+    model = fused(model)
     with torch.inference_mode(False), torch.enable_grad():
         x = images.detach().clone()  # a normal tensor even if the caller is in inference mode
         noise = torch.empty((len(x), k, *x.shape[1:]), device=x.device, dtype=x.dtype)
