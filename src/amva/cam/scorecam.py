@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import torch
@@ -98,27 +99,73 @@ class ScoreCAM(BaseCAM):
         lo, hi = up.flatten(1).aminmax(dim=1)
         return (up - lo[:, None, None, None]) / (hi - lo + EPS)[:, None, None, None]
 
+    def _workers(self, device: torch.device) -> int:
+        """Threads for the masked passes: on a CPU's frozen graph, one per intra-op thread.
+
+        The passes are small (batch 4, 7x7 to 112x112 maps), so splitting each operator
+        over cores costs synchronisation; running independent batches side by side,
+        each single-threaded, does not (13-30% faster on the 2-core reference machine,
+        docs/benchmarks.md). The frozen graph releases the GIL while it runs.
+        """
+        return torch.get_num_threads() if self.fuse and not self.autocast and device.type == "cpu" else 1
+
     @torch.inference_mode()
     def scores(self, image: torch.Tensor, acts: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         """Target score ``(C,)`` of every channel's masked copy of one ``(3, H, W)`` image."""
-        size = (image.shape[-2], image.shape[-1])
         lo, hi = acts.flatten(1).aminmax(dim=1)
         varying = hi > lo
         scores = torch.empty(acts.shape[0], dtype=reference.dtype, device=image.device)
         active = torch.nonzero(varying).flatten()
-        buf = torch.empty((self.batch_size, *image.shape), dtype=image.dtype, device=image.device)
-        model = self._runner(buf)
-        amp = torch.autocast(image.device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
-        with amp:
-            if active.numel() < acts.shape[0]:  # every constant channel masks to black
+        workers = max(1, min(self._workers(image.device), -(-active.numel() // self.batch_size)))
+        bufs = torch.empty((workers, self.batch_size, *image.shape), dtype=image.dtype, device=image.device)
+        model = self._runner(bufs[0])
+        if active.numel() < acts.shape[0]:  # every constant channel masks to black
+            with self._precision(image.device):
                 black = model(torch.zeros_like(image)[None])
-                scores[~varying] = self.target(black.float(), reference[None]).to(scores.dtype)[0]
-            for start in range(0, active.numel(), self.batch_size):
-                idx = active[start : start + self.batch_size]
+            scores[~varying] = self.target(black.float(), reference[None]).to(scores.dtype)[0]
+        parts = [active[start : start + self.batch_size] for start in range(0, active.numel(), self.batch_size)]
+        if workers == 1:
+            self._score_batches(model, image, acts, reference, parts, bufs[0], scores)
+            return scores
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # the workers read it: each runs single-threaded
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                share = -(-len(parts) // workers)
+                jobs = [
+                    pool.submit(self._score_batches, model, image, acts, reference, parts[w * share : (w + 1) * share],
+                                bufs[w], scores)
+                    for w in range(workers)
+                ]  # fmt: skip
+                for job in jobs:
+                    job.result()
+        finally:
+            torch.set_num_threads(threads)
+        return scores
+
+    def _precision(self, device: torch.device) -> contextlib.AbstractContextManager:
+        return torch.autocast(device.type, dtype=torch.bfloat16) if self.autocast else contextlib.nullcontext()
+
+    def _score_batches(
+        self,
+        model: nn.Module,
+        image: torch.Tensor,
+        acts: torch.Tensor,
+        reference: torch.Tensor,
+        parts: list[torch.Tensor],
+        buf: torch.Tensor,
+        scores: torch.Tensor,
+    ) -> None:
+        """Score the channel batches ``parts`` into ``scores`` (disjoint entries per caller), masks made in ``buf``.
+
+        Runs in a worker thread, hence its own inference mode (and autocast): both are per thread.
+        """
+        size = (image.shape[-2], image.shape[-1])
+        with torch.inference_mode(), self._precision(image.device):
+            for idx in parts:
                 batch = torch.mul(image[None], self._masks(acts[idx], size), out=buf[: idx.numel()])
                 emb = model(batch).float()
                 scores[idx] = self.target(emb, reference.expand_as(emb)).to(scores.dtype)
-        return scores
 
     def weights(
         self, x: torch.Tensor, acts: torch.Tensor, emb: torch.Tensor, grads: torch.Tensor | None
