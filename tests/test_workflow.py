@@ -139,10 +139,6 @@ def test_bad_config_names_the_key(tmp_path, demo_sources):
     cfg["cams"]["gradcam"].update(method="layercam", target="self_cosine")
     proc = snakemake(tmp_path, "-n", config=cfg)
     assert proc.returncode != 0 and "cams.gradcam.target = self_cosine" in proc.stdout + proc.stderr
-    cfg = tiny_config(next(iter(demo_sources.values())).parent)
-    cfg["models"]["dlib"] = {"kind": "dlib"}
-    proc = snakemake(tmp_path, "-n", config=cfg)
-    assert proc.returncode != 0 and "models.dlib: a dlib model needs dlib150 crops" in proc.stdout + proc.stderr
 
 
 def test_lint_is_clean():
