@@ -172,12 +172,46 @@ def test_every_fiqa_method_runs_through_the_workflow(tmp_path, demo_sources):
     assert overall.loc["faceqan", "spearman"] < 0
 
 
+def copy_faces_and_bins(run, workdir) -> dict:
+    """The tiny run's faces and SER-FIQ bins in ``workdir`` (mtimes kept: not re-made); returns its config."""
+    for rel in ["faces.nc", "pairs.nc", "rejected.csv", "quality/serfiq.nc", "bins/serfiq.nc"]:
+        (workdir / "results/tiny" / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(run / "results/tiny" / rel, workdir / "results/tiny" / rel)
+    return yaml.safe_load((run / "config.yaml").read_text())
+
+
+def test_every_cam_method_runs_through_the_workflow(run, tmp_path, sface):
+    """Score-CAM (binned images, a layer named in the config), Grad-CAM++, LayerCAM and Eigen-CAM
+    from the config to the AMVA result; each job's maps equal a direct call of the CAM."""
+    from amva.cam import make_cam
+    from amva.models import to_tensor
+
+    cfg = copy_faces_and_bins(run, tmp_path)
+    cfg["cams"] = {
+        "scorecam": {"method": "scorecam", "images": "binned", "fiqa": ["serfiq"], "layer": "body.conv_4.act"},
+        "gradcampp": {"method": "gradcampp", "fiqa": ["serfiq"]},
+        "layercam": {"method": "layercam", "fiqa": ["serfiq"]},
+        "eigencam": {"method": "eigencam", "fiqa": ["serfiq"]},
+    }
+    targets = [f"results/tiny/sface/{cam}/amva/serfiq.nc" for cam in cfg["cams"]]
+    proc = snakemake(tmp_path, "--cores", "2", *targets, config=cfg)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    faces = read_dataset(tmp_path / "results/tiny/faces.nc")
+    for name, spec in cfg["cams"].items():
+        maps = read_dataset(tmp_path / f"results/tiny/sface/cam/{name}.nc")
+        assert maps.attrs["cam_method"] == spec["method"]
+        assert maps.attrs["layer"] == spec.get("layer", "body.conv_14.act")
+        assert maps.sizes["image"] == (8 if name == "scorecam" else 20)  # HIGH and LOW, k = 4
+        ids = maps["image"].values[:2]
+        cam = make_cam(sface, spec["method"], layer=spec.get("layer", "auto"))
+        direct = cam(to_tensor(faces["pixels"].sel(image=ids).values)).maps.numpy()
+        np.testing.assert_allclose(maps["maps"].sel(image=ids).values, direct, atol=1e-4, err_msg=name)
+        assert read_dataset(tmp_path / f"results/tiny/sface/{name}/amva/serfiq.nc")["d_amv"].notnull().all()
+
+
 def test_cam_shards_gather_to_the_maps_of_one_job(run, tmp_path):
     """Shards of 7 (3 jobs: 7, 7, 6 images) and of 10 for the 8 binned images (2 jobs) gather to one job's maps."""
-    for rel in ["faces.nc", "pairs.nc", "rejected.csv", "quality/serfiq.nc", "bins/serfiq.nc"]:
-        (tmp_path / "results/tiny" / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(run / "results/tiny" / rel, tmp_path / "results/tiny" / rel)  # keeps mtimes: not re-made
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg = copy_faces_and_bins(run, tmp_path)
     cfg["shard_size"] = 7
     cfg["cams"]["gradcam_binned"]["shard_size"] = 10
     targets = [f"results/tiny/sface/cam/{cam}.nc" for cam in ("gradcam", "gradcam_binned")]
