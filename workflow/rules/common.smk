@@ -19,9 +19,9 @@ SCRIPTS = "../../scripts"
 
 def check_references():
     """Fail before any job runs when an entry names something that is not configured."""
+    prealigned = [d for d, s in config["datasets"].items() if s["format"] == "insightface_bin" or s.get("aligned")]
     for name, spec in config["models"].items():
         template = align_template(spec)
-        prealigned = [d for d, s in config["datasets"].items() if s["format"] == "insightface_bin" or s.get("aligned")]
         if template != "arcface112" and prealigned:
             raise ValueError(
                 f"config models.{name}: a {spec['kind']} model needs {template} crops, but datasets "
