@@ -63,11 +63,12 @@ def identity_means(embeddings: xr.DataArray, identity: xr.DataArray) -> xr.DataA
     makes the image look like its identity's centre rather than like itself. An identity
     with one image gets its own unit embedding.
     """
-    unit = embeddings / np.linalg.norm(embeddings.values, axis=1, keepdims=True)
-    identity = identity.sel(image=embeddings["image"])
-    means = unit.groupby(identity.rename("identity_")).mean("image")
-    out = means.sel(identity_=identity.values).drop_vars("identity_").rename(identity_="image")
-    return out.assign_coords(image=embeddings["image"].values).transpose("image", ...)
+    unit = embeddings.values / np.linalg.norm(embeddings.values, axis=1, keepdims=True)
+    _, which = np.unique(identity.sel(image=embeddings["image"]).values, return_inverse=True)
+    sums = np.zeros((which.max() + 1, unit.shape[1]))
+    np.add.at(sums, which, unit)
+    means = sums / np.bincount(which)[:, None]
+    return embeddings.copy(data=means[which].astype(unit.dtype))
 
 
 TARGETS: dict[str, Target] = {
