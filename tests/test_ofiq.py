@@ -1,4 +1,47 @@
-"""OFIQ-style measures: mappings at OFIQ's anchor points, hand-made images, the demo ladder."""
+"""OFIQ-style measures: mappings at OFIQ's anchor points, hand-made images, the demo ladder.
+
+Cheek zones of illumination uniformity and natural colour, derived by hand from OFIQ 1.0.x
+(github.com/BSI-OFIQ/OFIQ-Project, paths under OFIQlib/) on the ArcFace 112x112 template
+(``amva.datasets.align.ARCFACE_TEMPLATE``):
+
+1. Landmarks are whole pixels. ``OFIQ::LandmarkPoint`` holds ``int16_t x, y``
+   (include/ofiq_structs.h), and ``alignImage`` (modules/utils/src/utils.cpp) stores each
+   aligned landmark as ``round(p.x)``, ``round(p.y)`` (C ``round``: halves away from zero):
+       image-left eye   (38.2946, 51.6963) -> (38, 52)
+       image-right eye  (73.5318, 51.5014) -> (74, 52)
+       mouth corners    (41.5493, 92.3655) -> (42, 92),  (70.7299, 92.2041) -> (71, 92)
+2. Centres are rounded integer means: ``FaceMeasures::GetMiddle``
+   (modules/landmarks/src/FaceMeasures.cpp) sums the int coordinates and keeps
+   ``int16(round(float(sum) / float(count)))``. OFIQ's eye centres are GetMiddle of ADNet's eye
+   corners (60/64, 68/72); amva's template eye points are the centres already. OFIQ's mouth centre
+   is GetMiddle over the MOUTH_CENTER pair (ADNet 90/94, the ``vector<LandmarkPair>`` overload in
+   FaceMeasures.h); amva uses the two mouth corners:
+       mouth centre = (round(113 / 2), round(184 / 2)) = (round(56.5), 92) = (57, 92)
+3. ``CalculateReferencePoints`` (modules/utils/src/image_utils.cpp), ``GetDistance`` = sqrt(dx^2 + dy^2):
+       inter-eye distance IED = |(74, 52) - (38, 52)| = 36
+       eye midpoint = GetMiddle((38, 52), (74, 52)) = (round(112 / 2), round(104 / 2)) = (56, 52)
+       eye-mouth distance EMD = |(57, 92) - (56, 52)| = sqrt(1 + 1600) = 40.0125
+4. ``CalculateRegionOfInterest`` (image_utils.cpp) truncates only here (``static_cast<int>``):
+       side = int(0.3 * 36) = int(10.8) = 10,  down = int(40.0125 / 2) = int(20.006) = 20
+       left zone  (image-left eye):  x = 38,           y = 52 + 20 = 72
+       right zone (image-right eye): x = 74 - 10 = 64, y = 52 + 20 = 72
+   ``cv::Rect(x, y, 10, 10)`` covers columns x..x+9 and rows y..y+9: columns 38..47 and 64..73,
+   rows 72..81. The former fractional arithmetic, truncated at the end, gave (38, 71) and (63, 71).
+
+At 224 px (template x 2): eyes (77, 103) and (147, 103), mouth corners (83, 185) and (141, 184),
+mouth centre (112, round(184.5)) = (112, 185), IED 70, eye midpoint (112, 103), EMD 82,
+side int(21.0) = 21, down 41: zones (77, 144) and (126, 144). Rounding the half to even
+(``np.round``) would give mouth y 184, EMD 81, down 40 and zones one pixel higher.
+
+Values. IlluminationUniformity.cpp: ``u = sum(min(hist_left, hist_right))`` of the zones'
+normalised luminance histograms, quality ``round(100 u^0.3)``. Ten black pixels in one zone
+and none in the other: u = min(0.1, 0) + min(0.9, 1) = 0.9, quality 96.89 -> 97. Zones filled
+with two different colours: u = 0 -> 0, while a one-pixel shift would bring at least ten
+pixels of the shared background into each zone (u >= 0.1 -> >= 50). NaturalColour.cpp: mean
+R, G, B over both zones (200 pixels) -> CIELab -> box distance d -> ``200 (1 - sig(d, 0, 10))``,
+rounded (Measure.h ``ScalarConversion``); ten black pixels in a zone of colour M make the mean
+0.95 M exactly, so the value equals that of a flat image of colour 0.95 M.
+"""
 
 import numpy as np
 import pytest
@@ -80,7 +123,8 @@ def test_grey_at_the_ideal_level():
     assert q("ofiq_luminance_variance", grey)[0] == 0
     assert q("ofiq_dynamic_range", grey)[0] == 0
     assert q("sharpness", grey)[0] == 0
-    # a neutral grey has a* < 0 by a hair (D50 rounding), which OFIQ maps to the worst native value 100
+    # a neutral grey has a* < 0 by a hair (D50 rounding): the worst native value 100. OFIQ itself
+    # short-circuits images with R = G = B everywhere to d = 0 (IsColoured); amva does not
     assert nat["natural_colour"][0] == 100 and q("ofiq_natural_colour", grey)[0] < 0.01
 
 
@@ -115,6 +159,95 @@ def test_illumination_uniformity_and_natural_colour():
     assert q("ofiq_illumination_uniformity", split([0, 0, 0], [255, 255, 255]))[0] == 0
     left, right = ofiq._zones(112)
     assert left[0] + left[2] <= 56 <= right[0] and left[2] == right[2] == 10
+
+
+def paint(img: torch.Tensor, x0: int, x1: int, y0: int, y1: int, rgb) -> torch.Tensor:
+    """``img`` with columns x0..x1-1 and rows y0..y1-1 set to one colour."""
+    img = img.clone()
+    img[..., y0:y1, x0:x1] = torch.tensor(rgb, dtype=torch.float32).view(3, 1, 1)
+    return img
+
+
+ZONES_112 = ((38, 72, 10), (64, 72, 10))
+"""(x, y, side) of the left and right cheek zones at 112 px, derived in the module docstring."""
+
+
+def test_zone_geometry_is_ofiqs_integer_arithmetic():
+    """The hand derivation of the module docstring, step by step."""
+    np.testing.assert_array_equal(ofiq._c_round([0.5, 1.5, 2.5, 56.5, -0.5, -2.5, 51.4]), [1, 2, 3, 57, -1, -3, 51])
+    np.testing.assert_array_equal(ofiq._middle([[42, 92], [71, 92]]), [57, 92])
+    np.testing.assert_array_equal(ofiq._middle([[38, 52], [74, 52]]), [56, 52])
+    assert ofiq._reference_points(112) == ((38, 52), (74, 52), (57, 92))
+    assert ofiq._zones(112) == ZONES_112
+    assert ofiq._reference_points(224) == ((77, 103), (147, 103), (112, 185))
+    assert ofiq._zones(224) == ((77, 144, 21), (126, 144, 21))
+
+
+SKIN = [220, 180, 100]  # a* ~ 8.0 in the box, b* ~ 46.0 above it: d ~ 11.0 moves with the zones' mean
+BLACK = [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("where", "rect", "inside"),
+    [
+        # (x0, x1, y0, y1) painted black; inside: the ten pixels fall in a zone
+        ("left zone, first column", (38, 39, 72, 82), True),
+        ("left of the left zone", (37, 38, 72, 82), False),
+        ("left zone, last column", (47, 48, 72, 82), True),
+        ("right of the left zone", (48, 49, 72, 82), False),
+        ("left zone, top row", (38, 48, 72, 73), True),
+        ("above the left zone", (38, 48, 71, 72), False),
+        ("left zone, bottom row", (38, 48, 81, 82), True),
+        ("below the left zone", (38, 48, 82, 83), False),
+        ("left of the right zone", (63, 64, 72, 82), False),
+        ("right zone, first column", (64, 65, 72, 82), True),
+        ("right zone, last column", (73, 74, 72, 82), True),
+        ("right of the right zone", (74, 75, 72, 82), False),
+        ("above the right zone", (64, 74, 71, 72), False),
+        ("right zone, bottom row", (64, 74, 81, 82), True),
+    ],
+)
+def test_zone_edges_to_the_pixel(where, rect, inside):
+    img = paint(flat(SKIN), *rect, BLACK)
+    u = 0.9 if inside else 1.0
+    assert ofiq.native(img)["illumination_uniformity"][0] == pytest.approx(u), where
+    assert q("ofiq_illumination_uniformity", img, rounded=True)[0] == (97 if inside else 100), where
+    mean = [0.95 * c for c in SKIN] if inside else SKIN  # 10 of the 200 zone pixels black
+    expected = ofiq.native(flat(mean))["natural_colour"][0]
+    assert ofiq.native(img)["natural_colour"][0] == pytest.approx(expected, abs=1e-9), where
+    assert expected == pytest.approx(9.145 if inside else 11.021, abs=1e-3)
+
+
+def test_zones_filled_exactly():
+    """Each zone one colour, a shared background around them: nothing of the background enters."""
+    left, right = [200, 150, 120], [240, 190, 160]  # mean (220, 170, 140)
+    img = flat([0, 200, 0])  # green background, a* < 0
+    for (x, y, s), rgb in zip(ZONES_112, (left, right), strict=True):
+        img = paint(img, x, x + s, y, y + s, rgb)
+    nat = ofiq.native(img)
+    assert nat["illumination_uniformity"][0] == 0.0  # disjoint histograms
+    assert q("ofiq_illumination_uniformity", img)[0] == 0.0
+    assert nat["natural_colour"][0] == pytest.approx(ofiq.native(flat([220, 170, 140]))["natural_colour"][0])
+    assert q("ofiq_natural_colour", img, rounded=True)[0] == 100  # the mean is in the skin box
+    # a green one-pixel ring right around each zone and black beyond it change nothing
+    ringed = flat(BLACK)
+    for (x, y, s), rgb in zip(ZONES_112, (left, right), strict=True):
+        ringed = paint(paint(ringed, x - 1, x + s + 1, y - 1, y + s + 1, [0, 200, 0]), x, x + s, y, y + s, rgb)
+    for name in ("illumination_uniformity", "natural_colour"):
+        assert ofiq.native(ringed)[name][0] == nat[name][0], name
+
+
+def test_zone_measures_map_like_ofiq():
+    """round(100 u^0.3) and ScalarConversion(h=200, a=1, s=-1, x0=0, w=10, round) of Measure.h."""
+    u = np.array([0.0, 0.1, 0.9, 1.0])
+    np.testing.assert_allclose(ofiq.MAPPINGS["illumination_uniformity"](u), [0.0, 50.119, 96.889, 100.0], atol=1e-3)
+    d = np.array([0.0, 9.145, 10.0, 11.021, 20.0, 100.0])
+    # 200 (1 - 1 / (1 + exp(-d / 10))) = 200 / (1 + exp(d / 10))
+    np.testing.assert_allclose(ofiq.MAPPINGS["natural_colour"](d), 200 / (1 + np.exp(d / 10)))
+    np.testing.assert_array_equal(np.floor(ofiq.MAPPINGS["natural_colour"](d) + 0.5), [100, 57, 54, 50, 24, 0])
+    img = paint(flat(SKIN), 73, 74, 72, 82, BLACK)
+    assert q("ofiq_natural_colour", img, rounded=True)[0] == 57
+    assert q("ofiq_natural_colour", flat(SKIN), rounded=True)[0] == 50
 
 
 def test_sharpness_and_rounding():

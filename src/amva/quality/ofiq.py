@@ -46,8 +46,11 @@ Measures (native value -> quality component value, OFIQ constants):
     ``int(0.3 * inter-eye distance)`` at ``eye.y + int(eye-mouth distance / 2)``, from each
     eye centre towards the nose); the sum of the element-wise minimum of their normalised
     Y histograms ``u``; ``100 * u ** 0.3`` (IlluminationUniformity.cpp). Region pixels
-    outside the face mask count as Y = 0, as in OFIQ's masked segmentation. At 112 px
-    each zone is only 10x10 pixels, so ``u`` is noisy.
+    outside the face mask count as Y = 0, as in OFIQ's masked segmentation. As in OFIQ the
+    landmarks are whole pixels (rounded, C ``round``) and the eye and mouth centres rounded
+    integer means; only the side and half the eye-mouth distance are truncated. On the
+    112 px template the zones are the 10x10 squares at (x, y) = (38, 72) and (64, 72), so
+    ``u`` is noisy.
 ``natural_colour``
     mean R, G, B over the same two zones, converted as one colour to CIELab (OFIQ's
     ``ConvertBGRToCIELAB``: sRGB -> D50 XYZ with the Bradford-adapted matrix, D50 white
@@ -55,7 +58,8 @@ Measures (native value -> quality component value, OFIQ constants):
     CIE's 24389 / 27); native value = distance of (a*, b*) from the box a* in [5, 25],
     b* in [5, 35], or 100 if a* < 0 or b* < 0 (NaturalColour.cpp); mapped with
     h = 200, a = 1, s = -1, x0 = 0, w = 10, i.e. ``200 * (1 - sig(d, 0, 10))``: 100 inside
-    the box.
+    the box. Unlike OFIQ, an image with R = G = B everywhere is not special-cased (OFIQ's
+    ``IsColoured`` check gives it d = 0, quality 100); here it is measured like any other.
 ``sharpness``
     *not* OFIQ's sharpness (a random forest on Laplacian/Sobel features whose model is
     not reproduced here): variance of the 3x3 Laplacian (``cv2.Laplacian`` ksize 1,
@@ -70,6 +74,7 @@ were read from OFIQ's C++ sources and default configuration at the 1.0.x release
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -207,23 +212,54 @@ def _histograms(lum: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return counts.reshape(n, 256) / float(p)
 
 
+def _c_round(x: np.ndarray | float) -> np.ndarray:
+    """C's ``round`` to int64: halves go away from zero (``np.round`` sends them to the even neighbour)."""
+    x = np.asarray(x, dtype=np.float64)
+    return (np.sign(x) * np.floor(np.abs(x) + 0.5)).astype(np.int64)
+
+
+def _middle(points: np.ndarray) -> np.ndarray:
+    """OFIQ's ``FaceMeasures::GetMiddle``: the mean of integer points, rounded to whole pixels."""
+    return _c_round(np.asarray(points, dtype=np.int64).sum(axis=0) / len(points))
+
+
+def _distance(a: np.ndarray, b: np.ndarray) -> float:
+    """OFIQ's ``FaceMeasures::GetDistance`` of two integer points: ``sqrt(dx^2 + dy^2)``."""
+    dx, dy = (int(v) for v in np.asarray(a) - np.asarray(b))
+    return math.sqrt(dx * dx + dy * dy)
+
+
+@lru_cache(maxsize=8)
+def _reference_points(size: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """Whole-pixel eye centres (image-left, image-right) and mouth centre on the template scaled to ``size``.
+
+    OFIQ keeps landmarks as ``int16`` and ``alignImage`` rounds each aligned one (utils.cpp); the
+    template's five points stand in for ADNet's, rounded the same way. OFIQ's eye centres are the
+    ``GetMiddle`` of two eye corners and its mouth centre the ``GetMiddle`` of the inner-lip pair
+    90/94; here the template's eye points are the centres and the mouth centre is the ``GetMiddle``
+    of the two mouth corners.
+    """
+    pts = _c_round(ARCFACE_TEMPLATE.astype(np.float64) * (size / 112.0))
+    left_eye, right_eye, mouth = pts[0], pts[1], _middle(pts[3:])
+    return tuple(left_eye.tolist()), tuple(right_eye.tolist()), tuple(mouth.tolist())
+
+
 @lru_cache(maxsize=8)
 def _zones(size: int) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """OFIQ's two cheek zones ``(x, y, side)`` on the template scaled to ``size``.
 
-    ``CalculateReferencePoints``/``CalculateRegionOfInterest``: the image-left eye's zone
-    starts at its centre and extends right, the image-right eye's zone ends at its centre;
-    both start ``int(eye-mouth distance / 2)`` below the eye, side ``int(0.3 * IED)``.
-    Coordinates are truncated to int as OFIQ's ``cv::Rect`` assignment does.
+    ``CalculateReferencePoints``/``CalculateRegionOfInterest`` (image_utils.cpp) on the whole-pixel
+    points of :func:`_reference_points`: the image-left eye's zone starts at its centre and extends
+    right, the image-right eye's zone ends just before its centre; both start
+    ``int(eye-mouth distance / 2)`` below the eye, side ``int(0.3 * IED)``. Those two are the only
+    truncations; every coordinate before them is a rounded integer, as in OFIQ.
     """
-    pts = ARCFACE_TEMPLATE.astype(np.float64) * (size / 112.0)
-    left_eye, right_eye = pts[0], pts[1]  # image-left / image-right, OFIQ's naming
-    ied = float(np.hypot(*(right_eye - left_eye)))
-    mouth = pts[3:].mean(axis=0)
-    emd = float(np.hypot(*(mouth - (left_eye + right_eye) / 2)))
+    left_eye, right_eye, mouth = (np.array(p) for p in _reference_points(size))
+    ied = _distance(left_eye, right_eye)
+    emd = _distance(_middle(np.stack([left_eye, right_eye])), mouth)
     side, down = int(0.3 * ied), int(emd / 2)
-    left = (int(left_eye[0]), int(left_eye[1] + down), side)
-    right = (int(right_eye[0] - side), int(right_eye[1] + down), side)
+    left = (int(left_eye[0]), int(left_eye[1]) + down, side)
+    right = (int(right_eye[0]) - side, int(right_eye[1]) + down, side)
     return left, right
 
 
