@@ -8,32 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
+from test_onnx_export import randomize_
 
 from amva.datasets.align import FaceDetector, align, read_rgb
 from amva.models import load_model, to_tensor
 from amva.models.fuse import fuse_conv_bn
 from amva.models.iresnet import IResNet
 from amva.models.onnx_convert import BatchNormNode, OnnxFaceModel, UnsupportedOnnxModel, convert_onnx
+from amva.models.onnx_verify import onnxruntime_session
 from amva.models.sface import sface_onnx_path
-
-
-def _session(proto: onnx.ModelProto, extra_outputs: tuple[str, ...] = ()) -> ort.InferenceSession:
-    proto = onnx.ModelProto.FromString(proto.SerializeToString())
-    graph = proto.graph
-    consumed = {i for n in graph.node for i in n.input}
-    inits = {t.name for t in graph.initializer}
-    keep = [i for i in graph.input if i.name in consumed and i.name not in inits]
-    del graph.input[:]
-    graph.input.extend(keep)  # SFace lists unread weights as inputs; onnxruntime would demand them
-    graph.output.extend(helper.make_empty_tensor_value_info(n) for n in extra_outputs)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.intra_op_num_threads = 2
-    return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +40,7 @@ def sface_onnx() -> OnnxFaceModel:
 
 def test_sface_matches_onnxruntime(sface_onnx: OnnxFaceModel, faces: np.ndarray) -> None:
     x = to_tensor(faces)
-    sess = _session(onnx.load(str(sface_onnx_path())), ("conv_14_relu",))
+    sess = onnxruntime_session(sface_onnx_path(), ("conv_14_relu",))
     ref = [sess.run(None, {"data": xi[None].numpy()}) for xi in x]
     seen: dict[str, torch.Tensor] = {}
     layer = sface_onnx.get_submodule(sface_onnx.default_cam_layer)
@@ -87,17 +73,7 @@ def test_sface_same_person_closer(sface_onnx: OnnxFaceModel, faces: np.ndarray, 
 
 def _random_iresnet_onnx(path: Path) -> IResNet:
     """A randomly initialised iResNet-18 (BN statistics and PReLU slopes too), exported."""
-    torch.manual_seed(0)
-    model = IResNet(18).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.2, 0.2)
-            elif isinstance(m, torch.nn.PReLU):
-                m.weight.uniform_(0.0, 0.5)
+    model = randomize_(IResNet(18), seed=0)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter announces its deprecation
@@ -114,7 +90,8 @@ def _random_iresnet_onnx(path: Path) -> IResNet:
     return model
 
 
-def test_exported_iresnet_roundtrip(tmp_path: Path, faces: np.ndarray) -> None:
+def test_exported_iresnet_roundtrip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, faces: np.ndarray) -> None:
+    monkeypatch.setenv("AMVA_CACHE", str(tmp_path))  # the verdict of a throw-away file
     path = tmp_path / "r18.onnx"
     native = _random_iresnet_onnx(path)
     model = convert_onnx(path, mean=0.0, std=1.0)  # the export holds iResNet's own normalisation
@@ -122,7 +99,7 @@ def test_exported_iresnet_roundtrip(tmp_path: Path, faces: np.ndarray) -> None:
     with torch.inference_mode():
         ours, theirs = model(x), native(x)
         fused = fuse_conv_bn(model)(x)
-    ref = _session(onnx.load(str(path))).run(None, {"data": x.numpy()})[0]
+    ref = onnxruntime_session(path).run(None, {"data": x.numpy()})[0]
     scale = float(theirs.abs().max())
     assert float((ours - theirs).abs().max()) <= 1e-4 * scale
     assert float(np.abs(ours.numpy() - ref).max()) <= 1e-4 * scale
@@ -188,7 +165,8 @@ def _op_zoo(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def test_operator_zoo_matches_onnxruntime(tmp_path: Path) -> None:
+def test_operator_zoo_matches_onnxruntime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AMVA_CACHE", str(tmp_path))
     path = tmp_path / "zoo.onnx"
     _op_zoo(path)
     model = convert_onnx(path, input_size=16, color_order="BGR", mean=[10.0, 20.0, 30.0], std=[50.0, 60.0, 70.0])
@@ -198,7 +176,7 @@ def test_operator_zoo_matches_onnxruntime(tmp_path: Path) -> None:
     graph_in = (x.flip(1) - torch.tensor([10.0, 20.0, 30.0]).view(3, 1, 1)) / torch.tensor([50.0, 60.0, 70.0]).view(
         3, 1, 1
     )
-    ref = _session(onnx.load(str(path))).run(None, {"x": graph_in.numpy()})[0]
+    ref = onnxruntime_session(path).run(None, {"x": graph_in.numpy()})[0]
     with torch.inference_mode():
         ours = model(x)
     assert ours.shape == (3, 16)

@@ -16,6 +16,11 @@ whose inputs are all constant are folded once at conversion.
 Preprocessing is part of the module, as in the other FaceModels: it takes RGB in
 [0, 255] and applies the entry's ``color_order``, ``mean`` and ``std``
 (insightface's defaults: RGB, ``(x - 127.5) / 127.5``) before the graph.
+
+Models as people export them: a static (batch 1) export bakes the batch into constant
+shapes (``Reshape [1, -1]``, ``Flatten(axis=0)``), which at batch N silently merge the
+images; such a Reshape/Flatten keeps the batch instead (:class:`ReshapeNode`). Every
+converted file is checked against onnxruntime at first load (:mod:`amva.models.onnx_verify`).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from amva.io import sha256_file
 from amva.models import check_input_size
+from amva.models.onnx_verify import ensure_verified
 
 __all__ = [
     "SUPPORTED_OPS",
@@ -46,6 +52,7 @@ __all__ = [
     "Node",
     "OnnxFaceModel",
     "PReluNode",
+    "ReshapeNode",
     "UnsupportedOnnxModel",
     "convert_onnx",
     "dequantize_linear",
@@ -101,6 +108,26 @@ class Node(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.op_type} {self.onnx_name!r}"
+
+
+class ReshapeNode(Node):
+    """Reshape or Flatten that keeps a batch which a batch-1 export wrote into a constant.
+
+    With ``keep_batch`` (set at conversion where the data input carries the batch and the
+    target shape is a constant), the ONNX semantics (``0`` copies a dim unless
+    ``allowzero``, ``-1`` is inferred, Flatten's ``axis``) are applied to one image,
+    ``(1, *x.shape[1:])``, as at export; when that result still starts with the image's 1,
+    each image is reshaped alike. Otherwise, and at batch 1, the node is applied as written.
+    """
+
+    keep_batch: bool = False
+
+    def compute(self, x: Tensor, *rest: Tensor | None) -> Tensor:  # type: ignore[override]
+        if self.keep_batch and x.shape[0] != 1:
+            one = super().compute(x[:1], *rest)
+            if one.ndim and one.shape[0] == 1:
+                return x.reshape(x.shape[0], *one.shape[1:])
+        return super().compute(x, *rest)
 
 
 def _pads_2d(pads: Sequence[int] | None) -> tuple[int, int, int, int]:
@@ -351,17 +378,23 @@ def _module_name(node: Any, index: int, taken: set[str]) -> str:
 class OnnxFaceModel(nn.Module):
     """An ONNX FR graph run node by node; input RGB float in [0, 255], NCHW.
 
-    ``default_cam_layer`` is the entry's ``layer`` or, by default, the last node with a
-    spatial (N, C, h>1, w>1) output before the embedding layer, found by walking back
-    from the first Gemm/MatMul through BatchNormalization, Dropout, Flatten, Reshape,
-    Identity: e.g. the last residual Add of an iResNet, the last PRelu of SFace.
-    ``pre_dropout`` is the (N, D) input of that Gemm/MatMul, ``head`` the rest.
+    ``default_cam_layer`` is the entry's ``layer`` or, by default, the last node on the
+    path to the output with an (N, C, h, w) output of spatial size h·w > 1, not counting
+    nodes that only normalise or copy (BatchNormalization, Dropout, Flatten, Reshape,
+    Identity): e.g. the last residual Add of an iResNet, the last PRelu of SFace or of a
+    MobileFaceNet (the one before its global depthwise conv).
+
+    The embedding layer is the last Conv/Gemm/MatMul on that path whose input alone
+    determines the output: a Gemm after Flatten, a 1x1 conv after a global depthwise
+    conv, a kxk conv over the last feature map. ``pre_dropout`` is its input flattened to
+    (N, F) (what SER-FIQ drops out), ``head`` the graph from there to the embedding.
     """
 
     align_template: str = "arcface112"
     embedding_size: int
     default_cam_layer: str
-    split: str | None
+    split: str | None  # the embedding layer's input tensor
+    split_shape: tuple[int, ...]  # its shape per image
 
     def __init__(
         self,
@@ -486,7 +519,8 @@ class OnnxFaceModel(nn.Module):
             raise UnsupportedOnnxModel(f"{where}: {op} needs constant weights here")
         fn = _FUNCTIONS[op]
         slots = []
-        module = Node(op, name, slots, lambda *xs: fn(*xs, attrs))  # attrs last, as _FUNCTIONS expect
+        cls = ReshapeNode if op in ("Reshape", "Flatten") else Node
+        module = cls(op, name, slots, lambda *xs: fn(*xs, attrs))  # attrs last, as _FUNCTIONS expect
         for i, (arg, inp) in enumerate(zip(args, node.input, strict=True)):
             if not inp:
                 slots.append("")
@@ -520,8 +554,16 @@ class OnnxFaceModel(nn.Module):
             for k, (n, ins, out) in enumerate(order)
         ]
 
-    def _execute(self, plan: list[_Step], env: dict[str, Tensor], output: str) -> Tensor:
+    def _execute(
+        self,
+        plan: list[_Step],
+        env: dict[str, Tensor],
+        output: str,
+        before: Callable[[_Step, dict[str, Tensor]], None] | None = None,
+    ) -> Tensor:
         for step in plan:
+            if before is not None:
+                before(step, env)
             env[step.output] = self.ops[step.module](*(env[t] for t in step.inputs))
             for t in step.free:
                 del env[t]
@@ -560,48 +602,73 @@ class OnnxFaceModel(nn.Module):
         return out.flatten(1)
 
     def pre_dropout(self, x: Tensor) -> Tensor:
-        """The (N, D) input of the embedding layer (Gemm/MatMul)."""
+        """The embedding layer's input flattened to (N, F): the features SER-FIQ drops out."""
         split = self._require_split()
-        plan = self._plan({self.input_name}, split)
-        return self._execute(plan, {self.input_name: self.normalize(x)}, split)
+        return self._execute(self._pre_plan, {self.input_name: self.normalize(x)}, split).flatten(1)
 
     def head(self, f: Tensor) -> Tensor:
-        """From ``pre_dropout`` features to the embedding."""
+        """From (N, F) ``pre_dropout`` features to the (N, D) embedding."""
         split = self._require_split()
-        return self._execute(self._plan({split}, self.output_name), {split: f}, self.output_name).flatten(1)
+        env = {split: f.reshape(len(f), *self.split_shape)}
+        return self._execute(self._head_plan, env, self.output_name).flatten(1)
 
     def _require_split(self) -> str:
         if self.split is None:
-            raise NotImplementedError(f"{self.path}: no Gemm/MatMul embedding layer with a 2-D input to split at")
+            raise UnsupportedOnnxModel(
+                f"{self.path}: no Conv/Gemm/MatMul whose input alone determines the embedding, so SER-FIQ "
+                "cannot split this graph; use another FIQA method with this model"
+            )
         return self.split
 
-    def _analyse(self, layer: str | None) -> None:
-        """Run once on zeros: record shapes, find the split and the default CAM layer."""
+    def _trace(self, n: int, batch1: dict[str, tuple[int, ...]] | None = None) -> dict[str, tuple[int, ...]]:
+        """Every tensor's shape on ``n`` zero images; a failure names its node.
+
+        Given the shapes at batch 1, each Reshape/Flatten with a constant target shape
+        learns on the way whether its input carries the batch (then it keeps it).
+        """
         shapes: dict[str, tuple[int, ...]] = {}
-        producers = {out: (name, ins) for name, ins, out in self._steps_all}
-        hooks = [
-            self.ops[n].register_forward_hook(lambda m, i, o, out=out: shapes.__setitem__(out, tuple(o.shape)))
-            for n, _, out in self._steps_all
-        ]
+        at: list[_Step] = []
+
+        def before(step: _Step, env: dict[str, Tensor]) -> None:
+            shapes.update((t, tuple(env[t].shape)) for t in step.inputs)
+            node = self.ops[step.module]
+            if batch1 is not None and isinstance(node, ReshapeNode):
+                node.keep_batch = len(step.inputs) == 1 and _carries_batch(step.inputs[0], batch1, shapes, n)
+            at[:] = [step]
+
+        x = self.normalize(torch.zeros(n, 3, *self.input_size))
         try:
             with torch.no_grad():
-                emb = self(torch.zeros(2, 3, *self.input_size))
+                out = self._execute(self._forward_plan, {self.input_name: x}, self.output_name, before)
         except (RuntimeError, ValueError, IndexError) as err:
-            raise UnsupportedOnnxModel(f"{self.path}: the converted graph fails on a batch of 2: {err}") from err
-        finally:
-            for h in hooks:
-                h.remove()
-        self.embedding_size = int(emb.shape[1])
-        self.split = None
-        for name, ins, _ in self._steps_all:
-            node = self.ops[name]
-            if isinstance(node, GemmNode | MatMulNode) and len(shapes.get(ins[0], ())) == 2:
-                try:
-                    self._plan({ins[0]}, self.output_name)
-                except UnsupportedOnnxModel:
-                    continue
-                self.split = ins[0]
-                break
+            node = self.ops[at[0].module]
+            raise UnsupportedOnnxModel(
+                f"{self.path}: node {node.onnx_name!r} ({node.op_type}) of the converted graph fails on a batch of "
+                f"{n}: {err}"
+            ) from err
+        shapes[self.output_name] = tuple(out.shape)
+        return shapes
+
+    def _analyse(self, layer: str | None) -> None:
+        """Trace shapes at batch 1 and 2 (which tensors carry the batch), then find the
+        embedding layer's input (SER-FIQ's split) and the default CAM layer."""
+        one = self._trace(1)
+        two = self._trace(2, one)
+        self.embedding_size = int(np.prod(one[self.output_name][1:]))
+        self.split, self.split_shape = None, ()
+        for step in reversed(self._forward_plan):
+            data = step.inputs[0] if step.inputs else ""
+            if not isinstance(self.ops[step.module], ConvNode | GemmNode | MatMulNode):
+                continue
+            if not _carries_batch(data, one, two, 2):
+                continue
+            try:
+                self._head_plan = self._plan({data}, self.output_name)
+            except UnsupportedOnnxModel:  # the rest also reads tensors from before this layer
+                continue
+            self._pre_plan = self._plan({self.input_name}, data)
+            self.split, self.split_shape = data, one[data][1:]
+            break
         if layer is not None:
             if layer in self.module_of:
                 self.default_cam_layer = self.module_of[layer]
@@ -610,16 +677,23 @@ class OnnxFaceModel(nn.Module):
             else:
                 raise ValueError(f"{self.path}: layer {layer!r} is neither a node, an output tensor nor a module")
             return
-        t = self.split
         passthrough = ("BatchNormalization", "Dropout", "Flatten", "Reshape", "Identity")
-        while t is not None and t in producers:
-            name, ins = producers[t]
-            shape = shapes.get(t, ())
-            if self.ops[name].op_type not in passthrough and len(shape) == 4 and min(shape[2:]) > 1:
-                self.default_cam_layer = f"ops.{name}"
+        for step in reversed(self._forward_plan):
+            shape = two[step.output]
+            spatial = len(shape) == 4 and shape[2] * shape[3] > 1 and _carries_batch(step.output, one, two, 2)
+            if spatial and self.ops[step.module].op_type not in passthrough:
+                self.default_cam_layer = f"ops.{step.module}"
                 return
-            t = ins[0] if ins else None
-        raise ValueError(f"{self.path}: no spatial layer found before the embedding layer; set 'layer' in the entry")
+        raise ValueError(
+            f"{self.path}: no node with a spatial (N, C, h, w) output on the path to the embedding; "
+            "set 'layer' in the entry"
+        )
+
+
+def _carries_batch(tensor: str, batch1: dict[str, tuple[int, ...]], shapes: dict[str, tuple[int, ...]], n: int) -> bool:
+    """Whether ``tensor``'s leading dim is the batch: 1 image -> (1, ...), ``n`` images -> (n, same ...)."""
+    one = batch1.get(tensor, ())
+    return one[:1] == (1,) and shapes.get(tensor) == (n, *one[1:])
 
 
 def _constant(attrs: dict[str, Any], where: str) -> Tensor:
@@ -644,13 +718,14 @@ def convert_onnx(
     std: Sequence[float] | float = 127.5,
     layer: str | None = None,
 ) -> OnnxFaceModel:
-    """Convert an ONNX FR model; eval mode, parameters frozen. Errors name the file."""
+    """Convert an ONNX FR model, checked against onnxruntime; eval mode, parameters frozen. Errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model {path} not found")
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
     model = OnnxFaceModel(path, size, color_order, mean, std, sha256_file(path)).eval().requires_grad_(False)
     model._analyse(layer)
+    ensure_verified(model)
     return model
 
 
