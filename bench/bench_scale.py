@@ -1,14 +1,19 @@
-"""Scale: wall time, images/s and peak RSS per workflow stage at 1k, 5k and 10k images.
+"""Scale: wall time, images/s and peak RSS per workflow stage at 1k, 5k and 10k images (faces build: 100k).
 
 The demo ladder is extended to any size: each image is one of the five aligned demo
 faces, degraded by a seeded random kind and severity and blended with the original
-at a random strength (so severities are continuous, not three steps). The faces
-stage builds that set in one process, as the workflow's faces rule does; every other
-stage is the real workflow (Snakemake, the job scripts) run for one target. Each stage
-is its own process tree, measured with ``os.wait4`` (peak RSS of Snakemake and its job).
+at a random strength (so severities are continuous, not three steps). The crops are
+written as PNG files in the folder layout, five per (synthetic) identity, and read as
+``aligned: true`` (no detection). The "faces build" stage runs the faces job's code
+(``DatasetBuild.write``, what ``scripts/faces.py`` runs) in its own process: listing,
+reading, streaming ``faces.nc`` in chunks, pairs from the identities.
+Every other stage is the real workflow (Snakemake, the job scripts) run for one target.
+Each stage is its own process tree, measured with ``os.wait4`` (peak RSS of Snakemake and
+its job). ``--pairs 50000`` measures the pair construction alone on that many identity labels.
 
 ``python bench/bench_scale.py --sizes 1000 5000`` appends to ``--json`` and prints the
-table of every size measured so far, with the time and memory ratios to the smallest.
+table of every size measured so far, with the time and memory ratios to the smallest;
+``--stages "faces build"`` runs only the stages named.
 """
 
 from __future__ import annotations
@@ -19,17 +24,20 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
+import cv2
 import numpy as np
-import xarray as xr
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"sface": {"kind": "sface"}}
+PER_IDENTITY = 5  # images per synthetic identity: realistic pair counts (2 genuine pairs per image)
 # one image FIQA and one model FIQA; Grad-CAM on every image in one job (shards off), so
 # the figures show the streaming itself; bins of a fixed size, as in the default config
 STAGES = {
+    "faces build": "",  # the faces job's code alone (faces_worker), so its memory is not hidden under Snakemake's
     "embeddings": "results/scale/sface/embeddings.nc",
     "Grad-CAM": "results/scale/sface/cam/gradcam.nc",
     "sharpness": "results/scale/quality/sharpness.nc",
@@ -38,12 +46,12 @@ STAGES = {
 }
 
 
-def config(sources: Path) -> dict:
+def config(crops: Path) -> dict:
     return {
         "seed": 0,
         "device": "cpu",
         "shard_size": 1_000_000,
-        "datasets": {"scale": {"format": "demo", "sources": str(sources)}},
+        "datasets": {"scale": {"format": "folder", "root": str(crops), "aligned": True}},
         "models": MODEL,
         "fiqa": {
             "sharpness": {"method": "sharpness"},
@@ -54,37 +62,57 @@ def config(sources: Path) -> dict:
     }
 
 
-def make_faces(n: int, workdir: Path, sources: Path, seed: int = 0) -> None:
-    """Write ``results/scale/{faces,pairs}.nc`` and ``rejected.csv`` for ``n`` extended-ladder images."""
+def write_crops(n: int, crops: Path, sources: Path, seed: int = 0) -> None:
+    """``n`` extended-ladder crops as ``crops/<identity>/<image>.png`` (skipped when all are there)."""
     from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
     from amva.datasets.demo import build_demo
-    from amva.datasets.faces import faces_dataset, rejected_table
-    from amva.io import write_csv, write_dataset
 
+    if crops.is_dir() and sum(1 for _ in crops.glob("*/*.png")) == n:
+        return
     originals = [
         im for im in build_demo(sources, severities=(1,), degradations=["jpeg"], seed=seed)[0] if not im.severity
     ]
     kinds = list(DEGRADATIONS)
-    ids, pixels, landmarks, labels = [], np.empty((n, 112, 112, 3), np.uint8), [], []
     for i in range(n):
         rng = np.random.default_rng([seed, i])
         src = originals[rng.integers(len(originals))]
         kind, severity = kinds[rng.integers(len(kinds))], int(rng.choice(SEVERITIES))
         strength = rng.uniform(0.25, 1.0)
         bad = degrade(src.face, kind, severity, rng).astype(np.float32)
-        pixels[i] = np.rint((1 - strength) * src.face + strength * bad).astype(np.uint8)
-        ids.append(f"{src.source}/{kind}/{severity}/{i:05d}")
-        landmarks.append(src.landmarks)
-        labels.append((src.identity, src.detection_score, src.source, kind, severity - 1 + strength))
-    names = ("identity", "detection_score", "source", "degradation", "severity")
-    columns = {name: np.array(col) for name, col in zip(names, zip(*labels, strict=True), strict=True)}
-    faces = faces_dataset(ids, pixels, np.stack(landmarks), columns)
+        pixels = np.rint((1 - strength) * src.face + strength * bad).astype(np.uint8)
+        out = crops / f"id{i // PER_IDENTITY:06d}" / f"{i:06d}-{src.source}-{kind}-{severity}.png"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(out), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+
+
+def faces_worker(workdir: Path) -> None:
+    """What the faces rule's job does, on the scale dataset of ``workdir/config.yaml``."""
+    from amva.datasets.build import DatasetBuild
+
+    spec = yaml.safe_load((workdir / "config.yaml").read_text())["datasets"]["scale"]
     out = workdir / "results/scale"
-    spec = {"format": "demo", "bench": "scale", "n": n}
-    write_dataset(faces, out / "faces.nc", spec)
-    pairs = xr.Dataset({"a": ("pair", np.array([], str)), "b": ("pair", np.array([], str))})
-    write_dataset(pairs.assign(genuine=("pair", np.array([], bool))), out / "pairs.nc", spec)  # not used here
-    write_csv(rejected_table([]), out / "rejected.csv")
+    build = DatasetBuild(spec, spec["root"], seed=0)
+    print(build.write(out / "faces.nc", out / "pairs.nc", out / "rejected.csv", {"dataset": "scale", **spec}))
+
+
+def pairs_worker(n: int, out: Path) -> None:
+    """Pairs of ``n`` images, five per identity, as the faces rule builds them: median seconds of 5 calls,
+    the Python-heap peak of one (tracemalloc: what the pairs themselves take), and the counts."""
+    from amva.datasets.faces import identity_pairs
+
+    identity = [f"id{i // PER_IDENTITY:06d}" for i in range(n)]
+    ids = [f"{name}/{i:06d}.png" for i, name in enumerate(identity)]
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        pairs = identity_pairs(ids, identity)
+        times.append(time.perf_counter() - start)
+    tracemalloc.start()
+    identity_pairs(ids, identity)
+    heap = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    row = {"pairs_s": float(np.median(times)), "heap_peak_mib": heap, "pair_count": pairs.sizes["pair"]}
+    out.write_text(json.dumps({**row, **pairs.attrs}))
 
 
 def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
@@ -99,40 +127,45 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def run_size(n: int, base: Path, sources: Path) -> list[dict]:
+def run_size(n: int, base: Path, sources: Path, stages: list[str]) -> list[dict]:
     workdir = base / f"n{n}"
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config(sources)))
+    write_crops(n, workdir / "crops", sources)  # set-up, not measured
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config(workdir / "crops")))
     rows = []
-    make = [sys.executable, __file__, "--make-faces", str(n), "--workdir", str(workdir), "--sources", str(sources)]
-    stages = [("faces build", make)]
     snake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml"]
-    stages += [(name, [*snake, "--cores", "2", target]) for name, target in STAGES.items()]
-    for name, cmd in stages:
-        wall, rss = measure(cmd, workdir)
+    for name in stages:
+        job = [sys.executable, __file__, "--faces-worker", str(workdir)]
+        wall, rss = measure([*snake, "--cores", "2", STAGES[name]] if STAGES[name] else job, workdir)
         rows.append({"images": n, "stage": name, "wall_s": wall, "images_per_s": n / wall, "peak_rss_mib": rss})
         print(f"{n:>6} {name:<18} {wall:8.1f} s {n / wall:8.1f} img/s {rss:8.0f} MiB", flush=True)
     return rows
 
 
+def run_pairs(n: int, base: Path) -> dict:
+    """The pair construction alone in its own process: its time, peak RSS and RSS growth."""
+    out = base / f"pairs-{n}.json"
+    wall, rss = measure([sys.executable, __file__, "--pairs-worker", str(n), "--json", str(out)], base)
+    row = {"images": n, "stage": "pairs", "wall_s": wall, "peak_rss_mib": rss, **json.loads(out.read_text())}
+    print(json.dumps(row), flush=True)
+    return row
+
+
 def table(rows: list[dict]) -> str:
-    """One row per stage and size; ratios and the marginal rate are relative to the smallest size.
+    """One row per stage and size; ratios and the marginal rate are relative to the stage's smallest size.
 
     The marginal rate (extra images ÷ extra seconds) removes the fixed cost of starting
     Snakemake, Python and the model, so a constant marginal rate is what linear time looks like.
     """
-    sizes = sorted({r["images"] for r in rows})
     by = {(r["images"], r["stage"]): r for r in rows}
     lines = [
         "| stage | images | wall (s) | images/s | marginal img/s | peak RSS (MiB) | time ÷ smallest | RSS ÷ smallest |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for stage in ["faces build", *STAGES]:
-        base = by.get((sizes[0], stage))
+    for stage in STAGES:
+        sizes = sorted(n for n, name in by if name == stage)
         for n in sizes:
-            r = by.get((n, stage))
-            if r is None or base is None:
-                continue
+            base, r = by[sizes[0], stage], by[n, stage]
             extra = r["wall_s"] - base["wall_s"]
             marginal = f"{(n - sizes[0]) / extra:.1f}" if n > sizes[0] and extra > 0 else ""
             lines.append(
@@ -146,21 +179,30 @@ def table(rows: list[dict]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000, 5000, 10000])
+    parser.add_argument("--stages", nargs="*", choices=list(STAGES), default=list(STAGES))
+    parser.add_argument("--pairs", type=int, nargs="*", default=[], help="image counts for the pair construction")
     parser.add_argument("--base", type=Path, default=Path("/tmp/amva-scale"), help="work directories, one per size")
     parser.add_argument("--sources", type=Path, default=ROOT / "resources/demo")
     parser.add_argument("--json", type=Path, default=Path("/tmp/amva-scale/results.json"))
-    parser.add_argument("--make-faces", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pairs-worker", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--faces-worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.make_faces:
-        make_faces(args.make_faces, args.workdir, args.sources.resolve())
+    if args.pairs_worker:
+        pairs_worker(args.pairs_worker, args.json)
+        return
+    if args.faces_worker:
+        faces_worker(args.faces_worker)
         return
     rows = json.loads(args.json.read_text()) if args.json.exists() else []
+    args.base.mkdir(parents=True, exist_ok=True)
     for n in args.sizes:
-        rows = [r for r in rows if r["images"] != n] + run_size(n, args.base, args.sources.resolve())
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        new = run_size(n, args.base, args.sources.resolve(), args.stages)
+        rows = [r for r in rows if (r["images"], r["stage"]) not in {(n, x) for x in args.stages}] + new
         args.json.write_text(json.dumps(rows, indent=1))
-    print(table(rows))
+    for n in args.pairs:
+        rows = [r for r in rows if (r["images"], r["stage"]) != (n, "pairs")] + [run_pairs(n, args.base)]
+        args.json.write_text(json.dumps(rows, indent=1))
+    print(table([r for r in rows if r["stage"] in STAGES]))
 
 
 if __name__ == "__main__":

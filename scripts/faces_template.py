@@ -1,23 +1,21 @@
-"""A dataset aligned to another model template (dlib150): the images of faces.nc, re-aligned."""
+"""A dataset aligned to another model template (dlib150): the images of faces.nc, re-aligned chunk by chunk."""
 
-import numpy as np
-
-from amva.datasets.build import build_dataset
-from amva.io import write_dataset
+from amva.datasets.build import DatasetBuild
 from amva.runlog import log_to
-from amva.stream import open_lazy
+from amva.stream import ChunkedWriter, open_lazy
 
 sm = snakemake  # noqa: F821
-with log_to(sm.log[0]) as log, open_lazy(sm.input.reference) as reference:
-    template = sm.wildcards.template
-    faces, _, _ = build_dataset(sm.params.spec, sm.input.sources, seed=sm.params.seed, template=template)
-    expected = reference["image"].values
-    if not np.array_equal(faces["image"].values, expected):
-        differ = sorted(set(faces["image"].values.tolist()) ^ set(expected.tolist()))[:5]
+template = sm.wildcards.template
+config = {"dataset": sm.wildcards.dataset, **sm.params.spec, "seed": sm.params.seed, "template": template}
+with log_to(sm.log[0]) as log, open_lazy(sm.input.reference) as reference, ChunkedWriter(sm.output[0], config) as out:
+    build = DatasetBuild(sm.params.spec, sm.input.sources, seed=sm.params.seed, template=template)
+    for chunk in build.chunks():
+        out.append(chunk)
+    expected = reference["image"].values.tolist()
+    if build.ids != expected:  # raised inside the writer: nothing is published
+        differ = sorted(set(build.ids) ^ set(expected))[:5]
         raise ValueError(
             f"{sm.input.reference}: aligning to {template} gave other images than this file "
             f"(first differences {differ}, or another order); re-run the faces rule for {sm.wildcards.dataset}"
         )
-    config = {"dataset": sm.wildcards.dataset, **sm.params.spec, "seed": sm.params.seed, "template": template}
-    write_dataset(faces, sm.output[0], config)
-    log.info("%d faces aligned to %s (%d x %d px)", faces.sizes["image"], template, faces.sizes["y"], faces.sizes["x"])
+    log.info("%d faces aligned to %s", out.images, template)

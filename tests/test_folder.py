@@ -5,9 +5,12 @@ import shutil
 import cv2
 import numpy as np
 import pytest
+import xarray as xr
 
 from amva.datasets.align import ARCFACE_TEMPLATE
-from amva.datasets.build import build_dataset
+from amva.datasets.build import DatasetBuild, build_dataset
+from amva.io import read_dataset
+from amva.stream import ChunkedWriter
 
 
 @pytest.fixture
@@ -55,3 +58,26 @@ def test_aligned_input_passes_through_unchanged(root, tmp_path):
 def test_missing_root_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="not a directory"):
         build_dataset({"format": "folder"}, tmp_path / "nope")
+
+
+def test_faces_are_read_as_they_are_written(root, tmp_path):
+    """Chunks of 2 streamed to faces.nc equal the one-chunk build; a file is read only when its chunk is due."""
+    faces, pairs, _ = build_dataset({"format": "folder"}, root)
+
+    def stream(build, path, after_each=lambda: None):
+        sizes = []
+        with ChunkedWriter(path, {"dataset": "x"}) as out:
+            for chunk in build.chunks(size=2):
+                sizes.append(chunk.sizes["image"])
+                out.append(chunk)
+                after_each()
+        return sizes, read_dataset(path)
+
+    sizes, streamed = stream(DatasetBuild({"format": "folder"}, root), tmp_path / "all.nc")
+    assert sizes == [2, 1] and streamed.attrs["align_template"] == "arcface112"
+    xr.testing.assert_identical(streamed.drop_attrs(deep=False), faces.drop_attrs(deep=False))
+    later = DatasetBuild({"format": "folder"}, root)
+    sizes, streamed = stream(later, tmp_path / "cut.nc", (root / "obama" / "obama2.jpg").unlink)
+    assert sizes == [2] and streamed["image"].values.tolist() == ["biden/biden.jpg", "obama/obama.jpg"]
+    assert "cannot read image" in later.rejected().set_index("id").loc["obama/obama2.jpg", "reason"]
+    assert later.pairs().sizes["pair"] == 1 and pairs.sizes["pair"] == 3

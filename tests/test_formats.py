@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from amva.datasets.align import FaceDetector, read_rgb
-from amva.datasets.build import build_dataset
+from amva.datasets.build import DatasetBuild, build_dataset
+from amva.io import read_dataset
 
 # LFW-style name → demo photos, in image-number order
 PEOPLE = {"Obama": ["obama", "obama2", "obama3"], "Biden": ["biden"], "Collins": ["astronaut"]}
@@ -164,3 +165,23 @@ def test_pair_list_cr_fiqa_layout(reference, tmp_path):
     assert rejected.empty
     assert _pair_tuples(pairs, rename) == EXPECTED_PAIRS
     _same_faces(faces, reference, rename=rename)
+
+
+def test_manifest_keeps_other_columns_as_labels(lfw_root, tmp_path):
+    """Every extra CSV column becomes a string label over ``image`` in faces.nc, named as in the CSV."""
+    csv = tmp_path / "labelled.csv"
+    table = pd.DataFrame({"path": IDS, "identity": [i.split("/")[0] for i in IDS]})
+    table["session"] = [f"s{k % 2}" for k in range(len(IDS))]
+    table["camera"] = ["", "canon", "nikon", "canon", "7"]
+    table.to_csv(csv, index=False)
+    spec = {"format": "manifest", "path": str(csv), "root": str(lfw_root)}
+    build = DatasetBuild(spec, csv)
+    build.write(tmp_path / "faces.nc", tmp_path / "pairs.nc", tmp_path / "rejected.csv", {"dataset": "labelled"})
+    faces = read_dataset(tmp_path / "faces.nc")
+    assert {"session", "camera"} <= set(faces.coords) and faces["camera"].dims == ("image",)
+    assert faces["session"].values.tolist() == table["session"].tolist()
+    assert faces["camera"].values.tolist() == ["", "canon", "nikon", "canon", "7"]  # strings, as written
+    for clash in ("source", "group", "pixels", "camera id"):
+        table.rename(columns={"session": clash}).to_csv(csv, index=False)
+        with pytest.raises(ValueError, match=rf"{csv}: column\(s\) \['{clash}'\] cannot be label names"):
+            build_dataset(spec, csv)

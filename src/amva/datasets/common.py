@@ -1,8 +1,10 @@
 """What every dataset format shares: safe image reading, detection, given pairs, rejections.
 
 A reader lists :class:`Entry` items (an id, an identity, a file or the encoded bytes,
-optionally 5 landmarks); :func:`load_entries` turns each into a :class:`FaceImage` or
-exactly one :class:`~amva.datasets.align.Rejection`. Bad input never stops the run:
+optionally 5 landmarks and labels) in a :class:`Listing`; :func:`load_entries` turns each,
+lazily, into a :class:`FaceImage` or exactly one :class:`~amva.datasets.align.Rejection`,
+so a dataset's pixels are read as they are written, never all at once. Bad input never
+stops the run:
 
 * the image header is read (Pillow, no pixel decoding) and images above ``max_pixels``
   (default 50 MP) are rejected *before* decoding: a decompression-bomb guard;
@@ -21,10 +23,10 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -32,14 +34,16 @@ import xarray as xr
 from PIL import Image
 
 from amva.datasets.align import FaceDetector, Rejection, align_to_template, largest_face, pass_through
+from amva.datasets.faces import MAX_IMPOSTOR_PAIRS
 
 __all__ = [
     "MAX_PIXELS",
     "Entry",
+    "Face",
     "FaceImage",
+    "Listing",
     "Options",
     "Pair",
-    "Read",
     "decode_image",
     "filter_pairs",
     "given_pairs",
@@ -52,6 +56,16 @@ MAX_PIXELS = 50_000_000
 """Default pixel limit (width x height) above which an image is not decoded."""
 
 
+class Face(Protocol):
+    """What a faces.nc row is made of: :class:`FaceImage`, or the demo's ``DemoImage``."""
+
+    id: str
+    identity: str
+    face: np.ndarray
+    landmarks: np.ndarray
+    detection_score: float
+
+
 @dataclass(frozen=True, eq=False)
 class FaceImage:
     """One usable face: aligned RGB crop, its landmarks and labels."""
@@ -62,6 +76,7 @@ class FaceImage:
     landmarks: np.ndarray
     detection_score: float
     faces_found: int
+    labels: Mapping[str, str] = field(default_factory=dict)  # a reader's own label columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,6 +89,7 @@ class Entry:
     data: bytes | None = None
     landmarks: np.ndarray | None = None
     where: str = ""  # what rejected.csv shows as the path (default: path)
+    labels: Mapping[str, str] = field(default_factory=dict)  # values of the listing's ``extra_labels``
 
 
 @dataclass(frozen=True)
@@ -87,12 +103,22 @@ class Pair:
     fold: int = -1
 
 
-class Read(NamedTuple):
-    """What a format reader returns: faces, rejections, and its pairs (None: all pairs)."""
+class Listing(NamedTuple):
+    """What a format reader returns before any pixel is read.
 
-    images: list[FaceImage]
+    ``faces`` yields each face or rejection as it is read (:func:`load_entries`); ``rejected``
+    holds what listing already rejected; ``pairs`` are the pairs the dataset gives (None:
+    pairs from the identities), checked against the usable faces with ``pairs_source`` named
+    in their rejections. ``labels`` are the face attributes stored as label coordinates,
+    ``extra_labels`` the names of each face's own ``labels``.
+    """
+
+    faces: Iterator[Face | Rejection]
     rejected: list[Rejection]
-    pairs: list[Pair] | None
+    pairs: list[Pair] | None = None
+    pairs_source: str = ""
+    labels: tuple[str, ...] = ("identity", "detection_score", "faces_found")
+    extra_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,17 +131,20 @@ class Options:
     max_pixels: int = MAX_PIXELS
     color_order: str = "RGB"
     template: str = "arcface112"
+    max_impostor_pairs: int = MAX_IMPOSTOR_PAIRS
 
     @classmethod
     def from_spec(
-        cls, spec: dict[str, Any], seed: int = 0, aligned: bool = False, template: str = "arcface112"
+        cls, spec: Mapping[str, Any], seed: int = 0, aligned: bool = False, template: str = "arcface112"
     ) -> Options:
         order = str(spec.get("color_order", "RGB")).upper()
         if order not in ("RGB", "BGR"):
             raise ValueError(f"color_order must be 'RGB' or 'BGR', got {spec.get('color_order')!r}")
         limit = spec.get("limit")
-        if limit is not None and (isinstance(limit, bool) or int(limit) < 1):
-            raise ValueError(f"limit must be a positive integer, got {limit!r}")
+        cap = spec.get("max_impostor_pairs", MAX_IMPOSTOR_PAIRS)
+        for key, value in (("limit", limit), ("max_impostor_pairs", cap)):
+            if value is not None and (isinstance(value, bool) or int(value) < 1):
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
         aligned = bool(spec.get("aligned", aligned))
         if aligned and template != "arcface112":
             raise ValueError(
@@ -129,6 +158,7 @@ class Options:
             max_pixels=int(spec.get("max_pixels", MAX_PIXELS)),
             color_order=order,
             template=template,
+            max_impostor_pairs=int(cap),
         )
 
 
@@ -192,30 +222,26 @@ def decode_image(data: bytes, image_id: str, where: str, max_pixels: int, color_
 def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector | None) -> FaceImage:
     if entry.landmarks is not None:
         face, lm = align_to_template(rgb, entry.landmarks, opts.template)
-        return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1)
+        return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1, entry.labels)
     if opts.aligned:
         face, lm = pass_through(rgb, entry.id)
-        return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1)
+        return FaceImage(entry.id, entry.identity, face, lm, float("nan"), -1, entry.labels)
     assert detector is not None
     faces = detector.detect(rgb)
     det = largest_face(faces, rgb, detector, entry.id)
     face, lm = align_to_template(rgb, det.landmarks, opts.template)
-    return FaceImage(entry.id, entry.identity, face, lm, det.score, len(faces))
+    return FaceImage(entry.id, entry.identity, face, lm, det.score, len(faces), entry.labels)
 
 
 def load_entries(
     entries: Iterable[Entry], opts: Options, detector: FaceDetector | None = None
-) -> tuple[list[FaceImage], list[Rejection]]:
-    """Read, check and align every entry; each bad one becomes exactly one rejection."""
-    images: list[FaceImage] = []
-    rejected: list[Rejection] = []
+) -> Iterator[FaceImage | Rejection]:
+    """Read, check and align each entry as it is asked for; each bad one is exactly one rejection."""
     seen: dict[str, str] = {}
     for entry in entries:
         where = entry.where or str(entry.path)
         if entry.id in seen:
-            rejected.append(
-                Rejection(entry.id, where, f"duplicate id {entry.id!r}: already read from {seen[entry.id]}")
-            )
+            yield Rejection(entry.id, where, f"duplicate id {entry.id!r}: already read from {seen[entry.id]}")
             continue
         seen[entry.id] = where
         try:
@@ -229,21 +255,21 @@ def load_entries(
             rgb = decode_image(data, entry.id, where, opts.max_pixels, opts.color_order)
             if detector is None and entry.landmarks is None and not opts.aligned:
                 detector = FaceDetector()
-            images.append(_face(rgb, entry, opts, detector))
+            face = _face(rgb, entry, opts, detector)
         except ValueError as err:  # unreadable, too large, no face, wrong size
-            rejected.append(Rejection(entry.id, where, str(err)))
-    return images, rejected
+            yield Rejection(entry.id, where, str(err))
+            continue
+        yield face
 
 
 def filter_pairs(
-    pairs: Sequence[Pair], images: Sequence[FaceImage], rejected: Sequence[Rejection], source: str
+    pairs: Sequence[Pair], usable: Collection[str], rejected: Sequence[Rejection], source: str
 ) -> tuple[list[Pair], list[Rejection]]:
-    """Pairs whose two images are usable; each other pair becomes a ``pair:<line>`` rejection."""
-    ok = {im.id for im in images}
+    """Pairs whose two images are ``usable`` (ids); each other pair becomes a ``pair:<line>`` rejection."""
     why = {r.id: r.reason for r in rejected}
     kept, dropped = [], []
     for p in pairs:
-        bad = [x for x in dict.fromkeys((p.a, p.b)) if x not in ok]
+        bad = [x for x in dict.fromkeys((p.a, p.b)) if x not in usable]
         if not bad:
             kept.append(p)
             continue
@@ -253,7 +279,7 @@ def filter_pairs(
 
 
 def given_pairs(pairs: Sequence[Pair]) -> xr.Dataset:
-    """The pairs a dataset lists, as pairs.nc (same variables as ``all_pairs``, plus ``fold``/``line``)."""
+    """The pairs a dataset lists, as pairs.nc (same variables as ``identity_pairs``, plus ``fold``/``line``)."""
     a = np.array([p.a for p in pairs], dtype=str)
     b = np.array([p.b for p in pairs], dtype=str)
     genuine = np.array([p.genuine for p in pairs], dtype=bool)

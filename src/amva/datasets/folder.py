@@ -6,35 +6,27 @@ one bad file never stops the others.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from amva.datasets.align import IMAGE_SUFFIXES, FaceDetector, Rejection
-from amva.datasets.common import Entry, FaceImage, Options, load_entries, sample
+from amva.datasets.align import IMAGE_SUFFIXES, Rejection
+from amva.datasets.common import Entry, Listing, Options, load_entries, sample
 
 
-def read_folder(
-    root: str | Path,
-    aligned: bool = False,
-    detector: FaceDetector | None = None,
-    opts: Options | None = None,
-) -> tuple[list[FaceImage], list[Rejection]]:
-    """Read every image below ``root`` in sorted order (ids are stable across runs).
-
-    ``opts`` (shared options: ``limit``, ``max_pixels``, ``color_order``) overrides ``aligned``.
-    """
-    root = Path(root)
+def read_folder(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
+    """Every image below ``root`` in sorted order (ids are stable across runs); pairs from the identities."""
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    opts = opts or Options(aligned=aligned)
     entries, rejected = folder_entries(root)
-    images, bad = load_entries(sample(entries, opts.limit, opts.seed), opts, detector)
-    return images, rejected + bad
+    return Listing(load_entries(sample(entries, opts.limit, opts.seed), opts), rejected)
 
 
 def folder_entries(root: Path) -> tuple[list[Entry], list[Rejection]]:
     """Every file below ``root``: an entry when it is an image at root/<identity>/<image>."""
     entries: list[Entry] = []
     rejected: list[Rejection] = []
+    real_root = root.resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         image_id = path.relative_to(root).as_posix()
         parts = path.relative_to(root).parts
@@ -42,7 +34,7 @@ def folder_entries(root: Path) -> tuple[list[Entry], list[Rejection]]:
             rejected.append(Rejection(image_id, str(path), "not in a root/<identity>/<image> position"))
         elif path.suffix.lower() not in IMAGE_SUFFIXES:
             rejected.append(Rejection(image_id, str(path), f"not an image file (suffix {path.suffix!r})"))
-        elif not path.resolve().is_relative_to(root.resolve()):
+        elif not path.resolve().is_relative_to(real_root):
             rejected.append(Rejection(image_id, str(path), f"symlink resolves outside the dataset root {root}"))
         else:
             entries.append(Entry(image_id, parts[0], path))

@@ -10,12 +10,13 @@ outside a short numpy allow-list, so a crafted pack cannot run code.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from amva.datasets.align import FaceDetector
-from amva.datasets.common import Entry, Options, Pair, Read, filter_pairs, load_entries, sample
+from amva.datasets.common import Entry, Listing, Options, Pair, load_entries, sample
 
 ALLOWED_GLOBALS = frozenset(
     {
@@ -61,13 +62,15 @@ def load_pack(path: str | Path) -> tuple[list[bytes], list[bool]]:
     return images, [bool(x) for x in np.asarray(issame).ravel()]
 
 
-def read_insightface_bin(path: str | Path, opts: Options, detector: FaceDetector | None = None) -> Read:
-    """Faces of the images the (sampled) pairs use, and the pairs; ``aligned`` defaults to true."""
+def read_insightface_bin(path: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
+    """The images the (sampled) pairs use, and the pairs; ``aligned`` defaults to true.
+
+    A pack is one pickle, so its encoded images are all in memory (compressed, ~5 kB each);
+    they are decoded one at a time.
+    """
     images, issame = load_pack(path)
     pairs = [Pair(f"{2 * i:05d}", f"{2 * i + 1:05d}", same, i) for i, same in enumerate(issame)]
     pairs = sample(pairs, opts.limit, opts.seed)
     used = sorted({int(x) for p in pairs for x in (p.a, p.b) if int(x) < len(images)})
     entries = [Entry(f"{i:05d}", "", data=images[i], where=f"{path}[{i}]") for i in used]
-    faces, rejected = load_entries(entries, opts, detector)
-    pairs, dropped = filter_pairs(pairs, faces, rejected, str(path))
-    return Read(faces, rejected + dropped, pairs)
+    return Listing(load_entries(entries, opts), [], pairs, str(path))

@@ -10,10 +10,12 @@ missing or rejected image, is a ``pair:<line number>`` row of rejected.csv.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from amva.datasets.align import FaceDetector, Rejection
-from amva.datasets.common import Entry, Options, Pair, Read, filter_pairs, inside, load_entries, sample
+from amva.datasets.align import Rejection
+from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
 from amva.datasets.folder import folder_entries
 
 
@@ -65,21 +67,15 @@ def parse_lfw_pairs(path: str | Path) -> tuple[list[Pair], list[Rejection]]:
     return pairs, rejected
 
 
-def read_lfw(
-    root: str | Path,
-    pairs_file: str | Path,
-    opts: Options,
-    all_images: bool = False,
-    detector: FaceDetector | None = None,
-) -> Read:
-    """Faces of the images the (sampled) pairs use, the usable pairs, and every rejection."""
-    root = Path(root)
+def read_lfw(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
+    """The images the (sampled) pairs of ``spec["pairs"]`` use (every image with ``all_images``), and the pairs."""
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
+    pairs_file = spec["pairs"]
     pairs, rejected = parse_lfw_pairs(pairs_file)
     pairs = sample(pairs, opts.limit, opts.seed)
     entries: list[Entry] = []
-    if all_images:
+    if spec.get("all_images", False):
         entries, bad = folder_entries(root)
         rejected += bad
     listed = {e.id for e in entries}
@@ -93,7 +89,4 @@ def read_lfw(
             continue
         if path.is_file():  # a missing file is reported once, by its pairs
             entries.append(Entry(image_id, image_id.split("/")[0], path))
-    images, bad = load_entries(entries, opts, detector)
-    rejected += bad
-    pairs, dropped = filter_pairs(pairs, images, rejected, str(pairs_file))
-    return Read(images, rejected + dropped, pairs)
+    return Listing(load_entries(entries, opts), rejected, pairs, str(pairs_file))

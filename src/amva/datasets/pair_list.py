@@ -14,25 +14,20 @@ CR-FIQA's ``extract_bin.py`` writes mxnet-decoded (RGB) arrays with ``cv2.imwrit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from amva.datasets.align import FaceDetector, Rejection
-from amva.datasets.common import Entry, Options, Pair, Read, filter_pairs, inside, load_entries, sample
+from amva.datasets.align import Rejection
+from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
 
 
-def read_pair_list(
-    root: str | Path,
-    opts: Options,
-    image_list: str | Path | None = None,
-    pair_list: str | Path | None = None,
-    detector: FaceDetector | None = None,
-) -> Read:
-    """Faces of the images the (sampled) pairs use, the usable pairs, and every rejection."""
-    root = Path(root)
+def read_pair_list(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
+    """The images the (sampled) pairs use, and the pairs (``spec``'s ``image_list``, ``pair_list``)."""
     if not root.is_dir():
         raise ValueError(f"dataset root {root} is not a directory")
-    image_list = Path(image_list) if image_list else root / "image_path_list.txt"
-    pair_list = Path(pair_list) if pair_list else root / "pair_list.txt"
+    image_list = Path(spec["image_list"]) if spec.get("image_list") else root / "image_path_list.txt"
+    pair_list = Path(spec["pair_list"]) if spec.get("pair_list") else root / "pair_list.txt"
     rejected: list[Rejection] = []
     listed: list[str] = []  # index → id as written (normalised when safe)
     files: dict[str, Path] = {}
@@ -73,7 +68,4 @@ def read_pair_list(
     pairs = sample(pairs, opts.limit, opts.seed)
     used = dict.fromkeys(x for p in pairs for x in (p.a, p.b))
     entries = [Entry(x, "", files[x]) for x in used if x in files and files[x].is_file()]
-    images, bad = load_entries(entries, opts, detector)
-    rejected += bad
-    pairs, dropped = filter_pairs(pairs, images, rejected, str(pair_list))
-    return Read(images, rejected + dropped, pairs)
+    return Listing(load_entries(entries, opts), rejected, pairs, str(pair_list))
