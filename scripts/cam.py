@@ -6,6 +6,7 @@ whatever the dataset size; the gather rule joins the shards into one file.
 
 import numpy as np
 
+from amva.bins import binned_images
 from amva.cam import cam_from_config
 from amva.cam.extract import extract
 from amva.cam.targets import identity_means
@@ -13,7 +14,6 @@ from amva.io import read_dataset
 from amva.models import load_for_job
 from amva.runlog import log_to
 from amva.stream import ChunkedWriter, chunk_size, image_chunks, open_lazy, shard_count, shard_part
-from amva.variation import binned_images
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) as faces:

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from amva.bins import bins_dataset
 from amva.quality import METHODS, check_entry
 from amva.quality.validation import agreement, severity_validation, spearman
-from amva.variation import bins_dataset
 
 
 def test_every_method_declares_direction_and_options():

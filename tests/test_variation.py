@@ -5,19 +5,13 @@ import pytest
 import torch
 import xarray as xr
 
+from amva.bins import assign_bins, bins_dataset
 from amva.datasets.align import ARCFACE_TEMPLATE
+from amva.face_mask import face_mask
 from amva.io import write_dataset
-from amva.variation import (
-    amva,
-    assign_bins,
-    bins_dataset,
-    bootstrap_region_means,
-    face_mask,
-    gaussian_kde,
-    permutation_test,
-    scott_bandwidth,
-    set_statistics,
-)
+from amva.kde import gaussian_kde, scott_bandwidth
+from amva.resampling import bootstrap_region_means, permutation_test
+from amva.variation import amva, set_statistics
 
 
 def quality(values):
@@ -36,7 +30,7 @@ def test_high_low_takes_top_and_bottom_k():
 
 def test_bins_reject_overlap_and_skip_nan():
     q = quality([1, 2, 3, np.nan, 5])
-    with pytest.raises(ValueError, match="bins.k"):
+    with pytest.raises(ValueError, match="k = 3"):
         assign_bins(q, "high_low", k=3)
     assert assign_bins(q, "high_low", k=2).sel(image="img003").item() == ""
 
@@ -195,7 +189,7 @@ def test_bootstrap_interval_holds_estimate_and_narrows():
     widths = []
     for n in (8, 64):
         x = smooth_maps(rng, n).reshape(n, -1)
-        mam, amv = bootstrap_region_means(x, weights, 400, seed=0)
+        ((mam, amv),) = bootstrap_region_means([x], [np.arange(n)], weights, 400, seed=0)
         point = {"mam": x.mean(0) @ weights, "amv": x.std(0, ddof=1) @ weights}
         for stat, reps in (("mam", mam), ("amv", amv)):
             lo, hi = np.quantile(reps, [0.025, 0.975], axis=0)
@@ -205,14 +199,16 @@ def test_bootstrap_interval_holds_estimate_and_narrows():
 
 
 def test_bootstrap_replicate_matches_direct_std():
-    """The sums identity gives the same region means as recomputing std on a resample."""
+    """The sums identity gives the same region means as recomputing std on a resample, and the
+    bias correction scales the AM-V replicates so that their mean is the set's own AM-V."""
     rng = np.random.default_rng(2)
     x = rng.random((5, 30))
     weights = np.stack([np.r_[np.ones(10), np.zeros(20)] / 10, np.r_[np.zeros(10), np.ones(20)] / 20], 1)
-    mam, amv = bootstrap_region_means(x, weights, 3, seed=11, inflate=False)
-    _, inflated = bootstrap_region_means(x, weights, 3, seed=11)
-    np.testing.assert_allclose(inflated, amv * np.sqrt(5 / 4), rtol=1e-12)
-    draws = np.random.default_rng(11).integers(0, 5, size=(3, 5))
+    images = [np.arange(5)]
+    ((mam, amv),) = bootstrap_region_means([x], images, weights, 3, seed=11, bias_correct=False)
+    ((_, corrected),) = bootstrap_region_means([x], images, weights, 3, seed=11)
+    np.testing.assert_allclose(corrected, amv * (x.std(0, ddof=1) @ weights) / amv.mean(0), rtol=1e-12)
+    draws = np.random.default_rng(11).integers(0, 5, size=(3, 5))  # one stratum of 5 singleton groups
     for r in range(3):
         sample = x[draws[r]]
         np.testing.assert_allclose(amv[r], sample.std(0, ddof=1) @ weights, rtol=1e-10, atol=1e-14)
@@ -295,11 +291,14 @@ def test_quantile_bins_use_best_bin_and_write_netcdf(tmp_path):
         y=np.arange(112), x=np.arange(112)
     )
     q = xr.Dataset({"quality": xr.DataArray(np.arange(12.0), coords={"image": ids}, dims="image")})
-    ds = amva(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50)
+    ds = amva(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50, min_groups=2)
     assert ds["bin"].values.tolist() == ["q3", "q2", "q1"] and "d_amv" not in ds
     assert ds.attrs["reference_bin"] == "q3" and ds.attrs["contrast_bins"] == "q1 vs q3"
     np.testing.assert_allclose(ds["deviation"].sel(image="i0"), np.abs(x[8:].mean(0) - x[0]), rtol=1e-5, atol=1e-6)
     assert ds["region_mean_ci"].sel(stat="amv").notnull().all()
+    too_few = amva(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50)  # 4 images < 5 groups
+    assert too_few["region_mean_ci"].isnull().all() and too_few.attrs["enough_groups"] == 0
+    assert np.isfinite(too_few["perm_p_value"].item())  # the test still runs; the report withholds it
     path = write_dataset(ds, tmp_path / "amva.nc")
     back = xr.open_dataset(path, engine="netcdf4").load()
     np.testing.assert_allclose(back["deviation"], ds["deviation"])

@@ -16,9 +16,9 @@ from conftest import dry_run, link_photos, snakemake
 
 from amva.cam import make_cam
 from amva.datasets.align import similarity_transform, template_points
+from amva.face_mask import face_mask
 from amva.models import to_tensor
 from amva.models.dlib import load_dlib
-from amva.variation import face_mask
 
 
 def _config(photos: Path, models: dict) -> dict:

@@ -9,7 +9,7 @@ better), so ``HIGHER_IS_BETTER`` is ``True`` for every method here.
 
 **Not OFIQ conformance values.** OFIQ runs its own detector, ADNet's 98 landmarks, a
 616x616 alignment, a landmark-hull face region and a face-occlusion segmentation. Here
-the crop is ArcFace-aligned 112x112, the region is :func:`amva.variation.face_mask`
+the crop is ArcFace-aligned 112x112, the region is :func:`amva.face_mask.face_mask`
 (an ellipse on the template, ``margin`` 0.5 by default), the landmarks are the five of
 ``ARCFACE_TEMPLATE`` and there is no occlusion mask. Use the values to rank images, not
 to claim ISO/IEC 29794-5 compliance.
@@ -83,7 +83,7 @@ import numpy as np
 import torch
 
 from amva.datasets.align import ARCFACE_TEMPLATE
-from amva.variation import face_mask
+from amva.face_mask import face_mask
 
 __all__ = [
     "HIGHER_IS_BETTER",
