@@ -171,18 +171,23 @@ def test_erc_hand_computed_steps_nan_and_reasons():
     np.testing.assert_allclose(ds["threshold"][:, 0], [0.15, 0.2, 0.35])
     np.testing.assert_allclose(ds["fmr_achieved"][:, 0], [1 / 8, 3 / 8, 1 / 2])
     np.testing.assert_allclose(ds["fnmr"][:, 0], [1, 2 / 3, 2 / 3])  # share of genuine with distance >= T
-    # 4 lowest dropped: impostors 0.4..0.7, genuine as before; 4 × 0.125 < 1 is not resolvable
-    assert np.isnan(ds["fnmr"][0, 1]) and ds["resolvable"][0, 1] == 0
+    # 4 lowest dropped: impostors 0.4..0.7, genuine as before; 4 × 0.125 < 1 is not resolvable, but the
+    # reference still answers: FMR 0 (T 0.15, 0.35) and 1/4 (T 0.4) are equally close, it takes T = 0.4
+    assert ds["resolvable"][0, 1] == 0 and ds["threshold"][0, 1] == pytest.approx(0.4)
+    assert ds["fnmr"][0, 1] == pytest.approx(1 / 3)  # only 0.65 >= 0.4
     np.testing.assert_allclose(ds["threshold"][1:, 1], [0.4, 0.5])
     np.testing.assert_allclose(ds["fnmr"][1:, 1], [1 / 3, 1 / 3])
-    # 8 dropped: 3 impostors, no genuine pair left -> NaN even where the FMR resolves
+    # 8 dropped: 3 impostors, no genuine pair left -> NaN (the reference divides by zero)
     np.testing.assert_array_equal(ds["resolvable"][:, 2], [0, 0, 1])
     assert np.all(np.isnan(ds["fnmr"][:, 2])) and np.isfinite(ds["threshold"][2, 2])
     assert np.all(np.isnan(ds["auc"]))
-    reason = ds.attrs["nan_reason"]
-    assert "fmr=0.125: 2 of 3 steps" in reason and "fmr=0.25: 1 of 3 steps" in reason
+    np.testing.assert_array_equal(ds["auc_resolved"], [0, 0, 1])  # FMR 0.5 resolves; its AUC is NaN for the genuine
+    np.testing.assert_allclose(ds["unresolved_from"], [0.4, 0.8, np.nan])
+    reason = ds.attrs["resolution"]
+    assert "fmr=0.125: not resolvable (kept impostors × FMR < 1) from discard 0.40, 2 of 3 steps" in reason
+    assert "fmr=0.25: not resolvable (kept impostors × FMR < 1) from discard 0.80, 1 of 3 steps" in reason
     assert "1 of 3 steps keep no genuine pair" in reason
-    assert "kept impostors × FMR < 1" in ds["fnmr"].attrs["nan_reason"]
+    assert "no genuine or no impostor" in ds["fnmr"].attrs["nan_reason"]
 
 
 def test_erc_all_equal_quality_stable_order_and_trapezoid_auc():
@@ -204,23 +209,25 @@ def test_erc_discard_count_truncates_like_the_reference():
     np.testing.assert_array_equal(ds["discarded_pairs"], [0, 9, 18, 26])
 
 
-def test_erc_default_grid_and_auc_abscissa():
+def test_erc_default_grid_auc_abscissa_and_the_references_number_where_the_fmr_stops_resolving():
+    """2000 pairs, ~1400 impostors: FMR 1e-3 resolves at zero discard but not at 95%; its AUC is still given."""
     rng = np.random.default_rng(1)
     n = 2000
     gen = rng.random(n) < 0.3
     qa, qb = rng.integers(0, 50, n).astype(float), rng.integers(0, 50, n).astype(float)
     sim = np.where(gen, 0.5 + 0.005 * np.minimum(qa, qb) + rng.normal(0, 0.15, n), rng.normal(0, 0.1, n))
-    ds = erc(sim, gen, qa, qb, fmrs=(0.1, 1e-2))
+    ds = erc(sim, gen, qa, qb, fmrs=(0.1, 1e-2, 1e-3))
     assert ds.sizes["discard"] == 20 and ds["discard"].values[-1] == pytest.approx(0.95)
     x = (100 * np.arange(0, 0.98, 0.05)) / 100  # save_pdf's abscissa, not always the grid bit for bit
-    for i in range(2):
+    for i in range(3):
         row = ds["fnmr"].values[i]
-        ok = ~np.isnan(row)
-        if ok.all():
-            assert ds["auc"].values[i] == pytest.approx(np.sum(np.diff(x) * (row[1:] + row[:-1]) / 2))
-        else:
-            assert np.isnan(ds["auc"].values[i])
-    assert np.isfinite(ds["auc"].values[0])  # 0.1 resolves at every step here
+        assert np.isfinite(row).all()  # every step keeps genuine and impostor pairs
+        assert ds["auc"].values[i] == pytest.approx(np.sum(np.diff(x) * (row[1:] + row[:-1]) / 2))
+    assert ds["auc_resolved"].values.tolist() == [1, 0, 0]  # 0.1 resolves at every step here
+    unresolved = ds["resolvable"].values[2] == 0
+    assert not unresolved[0] and unresolved[-1]
+    first = ds["discard"].values[np.argmax(unresolved)]
+    assert ds["unresolved_from"][2] == first and ds["kept_impostor"].sel(discard=first) < 1000
 
 
 def brute_force_erc(distance, gen, pair_quality, fmr, u):
@@ -244,7 +251,7 @@ def test_erc_matches_brute_force(pairs):
     distance = np.arccos(scores) / math.pi
     for i, fmr in enumerate((0.05, 0.1)):
         for j, u in enumerate(ds["discard"].values):
-            if ds["resolvable"].values[i, j]:
+            if ds["kept_impostor"].values[j] and ds["kept_genuine"].values[j]:  # resolvable or not
                 t, fnmr = brute_force_erc(distance, genuine, np.minimum(qa, qb), fmr, u)
                 assert ds["threshold"].values[i, j] == t
                 assert ds["fnmr"].values[i, j] == fnmr
@@ -264,11 +271,12 @@ def test_error_versus_discard_dataset_is_netcdf_safe(pairs, tmp_path):
     embeddings = xr.Dataset({"embedding": (("image", "dim"), emb)}, coords={"image": images_a + images_b})
     quality = xr.Dataset({"quality": ("image", np.concatenate([qa, qb]))}, coords={"image": images_a + images_b})
     pair_ds = xr.Dataset({"a": ("pair", images_a), "b": ("pair", images_b), "genuine": ("pair", genuine)})
-    ds = error_versus_discard(pair_ds, embeddings, quality, {"fmr": 0.05}, (0.2, 0.3))
+    ds = error_versus_discard(pair_ds, embeddings, quality, "fmr", 0.05, (0.2, 0.3))
     assert {"edc_error", "pauc", "pauc_minus_best", "erc_fnmr", "auc"} <= set(ds.data_vars)
     assert ds["edc_error"].dims == ("discard",) and ds["erc_fnmr"].dims == ("fmr", "erc_discard")
     assert ds["pauc"].dims == ("limit",) and ds["auc"].dims == ("fmr",)
     assert ds.attrs["edc_threshold_source"] == "fmr" and ds.attrs["threshold_from"] == "fmr"
+    assert ds.attrs["edc_status"] == ds.attrs["erc_status"] == "computed"
     ref = edc(np.clip(scores, -1, 1), genuine, qa, qb, fmr=0.05)
     np.testing.assert_allclose(ds["edc_error"], ref["error"], atol=1e-12)
     for name in ds.variables:
@@ -279,5 +287,38 @@ def test_error_versus_discard_dataset_is_netcdf_safe(pairs, tmp_path):
     ds.to_netcdf(tmp_path / "evd.nc", engine="netcdf4")
     back = xr.load_dataset(tmp_path / "evd.nc", engine="netcdf4")
     np.testing.assert_array_equal(back["erc_fnmr"], ds["erc_fnmr"])
-    with pytest.raises(ValueError, match="exactly one of fmr or fnmr"):
-        error_versus_discard(pair_ds, embeddings, quality, {"fmr": 0.05, "fnmr": 0.1}, (0.2,))
+    with pytest.raises(ValueError, match="threshold_from = 'far'"):
+        error_versus_discard(pair_ds, embeddings, quality, "far", 0.05, (0.2,))
+
+
+def evd_inputs(genuine, n_images=12, seed=0):
+    """Pairs of random unit embeddings and qualities; ``genuine`` labels the pairs."""
+    rng = np.random.default_rng(seed)
+    images = [f"i{k}" for k in range(n_images)]
+    embeddings = xr.Dataset({"embedding": (("image", "f"), rng.normal(size=(n_images, 8)))}, coords={"image": images})
+    quality = xr.Dataset({"quality": ("image", rng.random(n_images))}, coords={"image": images})
+    a, b = rng.integers(0, n_images, (2, len(genuine)))
+    pairs = xr.Dataset(
+        {"a": ("pair", np.array(images)[a]), "b": ("pair", np.array(images)[b]), "genuine": ("pair", genuine)}
+    )
+    return pairs, embeddings, quality
+
+
+def test_datasets_the_protocols_cannot_use_say_why_and_keep_the_variables():
+    """No genuine pairs (one image per person): neither curve; no impostors: no ERC; too few impostors
+    for the FMR: no EDC, while the ERC still gives the reference's numbers."""
+    full = set(error_versus_discard(*evd_inputs(np.arange(300) % 3 == 0), "fnmr", 0.1).data_vars)
+    ds = error_versus_discard(*evd_inputs(np.zeros(40, bool)), "fmr", 0.1)
+    assert ds.attrs["edc_status"] == ds.attrs["erc_status"] == "not computed: no genuine pairs"
+    assert set(ds.data_vars) == full and ds["pauc"].isnull().all() and ds["auc"].isnull().all()
+    ds = error_versus_discard(*evd_inputs(np.ones(40, bool)), "fnmr", 0.1)
+    assert ds.attrs["edc_status"] == "computed" and ds.attrs["erc_status"] == "not computed: no impostor pairs"
+    assert ds["pauc"].notnull().all() and ds["erc_fnmr"].isnull().all()
+    ds = error_versus_discard(*evd_inputs(np.arange(78) < 15), "fmr", 0.01)  # 63 impostor pairs
+    assert ds.attrs["edc_status"] == (
+        "not computed: FMR 0.01 is not resolvable with 63 impostor pairs (needs >= 100); "
+        "use a larger FMR or a starting FNMR"
+    )
+    assert ds["pauc"].isnull().all() and ds.attrs["erc_status"] == "computed"
+    first = ds["erc_fnmr"].sel(fmr=1e-2).isel(erc_discard=0)
+    assert np.isfinite(first) and ds["erc_resolvable"].sel(fmr=1e-2).isel(erc_discard=0) == 0

@@ -317,11 +317,13 @@ def erc(
     - ties in pair quality are kept in input order (stable sort); the reference's
       ``np.argsort`` default is not stable, so where tied qualities straddle ``int(u*n)``
       its result depends on the sort implementation, not on the data alone;
-    - FNMR is NaN, not a number, where the kept impostors cannot resolve the FMR
-      (kept impostors × FMR < 1: the reference would still pick the closest FMR,
-      typically 0) or no genuine pair is kept (the reference divides by zero); an AUC
-      over a row with any NaN is NaN. ``resolvable``, ``kept_genuine`` and
-      ``kept_impostor`` say which, and the attributes summarise it;
+    - where the kept impostors cannot resolve the FMR (kept impostors × FMR < 1) the
+      FNMR is still the reference's (the closest achievable FMR, typically 0), flagged by
+      ``resolvable = 0``; ``unresolved_from`` is the first discard fraction where that
+      happens and ``auc_resolved`` says whether the AUC's whole row resolves;
+    - FNMR is NaN only where the reference gives no number: no genuine pair kept (it
+      divides by zero), or no impostor kept (its FMR is 0/0, and its argmin over NaN
+      picks an arbitrary threshold); an AUC over a row with any NaN is NaN;
     - NaN pair quality ranks lowest (module docstring).
 
     Returns ``fnmr``, ``threshold`` (distance) and ``fmr_achieved`` (FMR at that
@@ -357,14 +359,11 @@ def erc(
         gd = distance[kept][gen[kept]]
         idist = distance[kept][~gen[kept]]
         kept_gen[j], kept_imp[j] = gd.size, idist.size
-        ok = [_resolvable(idist.size, float(t)) for t in targets]
-        if not any(ok):
+        resolvable[:, j] = [_resolvable(idist.size, float(t)) for t in targets]
+        if idist.size == 0:
             continue
         candidates, rates = _fmr_curve(gd, idist)
         for i, target in enumerate(targets):
-            if not ok[i]:
-                continue
-            resolvable[i, j] = 1
             c = _closest(candidates, rates, float(target))
             threshold[i, j], achieved[i, j] = candidates[c], rates[c]
             if gd.size:
@@ -372,14 +371,17 @@ def erc(
     x = (100 * grid) / 100
     auc = np.array([float(np.trapezoid(row, x)) for row in fnmr])
 
-    summary = []
-    for i, target in enumerate(targets):
-        bad = int(np.sum(resolvable[i] == 0))
-        if bad:
-            summary.append(f"fmr={target:g}: {bad} of {grid.size} steps have kept impostors × FMR < 1")
-    no_gen = int(np.sum(kept_gen == 0))
-    if no_gen:
-        summary.append(f"{no_gen} of {grid.size} steps keep no genuine pair")
+    unresolved = resolvable == 0
+    first = np.where(unresolved.any(axis=1), grid[np.argmax(unresolved, axis=1)], np.nan)
+    summary = [
+        f"fmr={target:g}: not resolvable (kept impostors × FMR < 1) from discard {first[i]:.2f}, "
+        f"{int(unresolved[i].sum())} of {grid.size} steps: the reference's number, flagged"
+        for i, target in enumerate(targets)
+        if unresolved[i].any()
+    ]
+    for count, what in ((np.sum(kept_gen == 0), "genuine"), (np.sum(kept_imp == 0), "impostor")):
+        if count:
+            summary.append(f"{int(count)} of {grid.size} steps keep no {what} pair: NaN")
     ds = xr.Dataset(
         {
             "fnmr": (("fmr", "discard"), fnmr),
@@ -387,6 +389,8 @@ def erc(
             "fmr_achieved": (("fmr", "discard"), achieved),
             "resolvable": (("fmr", "discard"), resolvable),
             "auc": ("fmr", auc),
+            "auc_resolved": ("fmr", (~unresolved.any(axis=1)).astype(np.int8)),
+            "unresolved_from": ("fmr", first),
             "kept_genuine": ("discard", kept_gen),
             "kept_impostor": ("discard", kept_imp),
             "discarded_pairs": ("discard", dropped),
@@ -409,21 +413,23 @@ def erc(
             "genuine_pairs": int(gen.sum()),
             "impostor_pairs": int((~gen).sum()),
             "nan_quality_pairs": n_nan,
-            "nan_reason": "; ".join(summary) if summary else "none",
+            "resolution": "; ".join(summary) if summary else "every step resolves every FMR",
         },
     )
     ds["fnmr"].attrs = {
-        "description": "FNMR of the kept genuine pairs at the threshold re-computed on the kept pairs",
-        "nan_reason": "NaN where kept impostors × FMR < 1 (FMR not resolvable; resolvable = 0) "
-        "or no genuine pair is kept (kept_genuine = 0)",
+        "description": "FNMR of the kept genuine pairs at the threshold re-computed on the kept pairs "
+        "(where resolvable = 0: at the closest achievable FMR, as the reference)",
+        "nan_reason": "NaN where no genuine or no impostor pair is kept (the reference gives no number)",
     }
-    ds["threshold"].attrs = {"description": "distance threshold chosen at the target FMR (NaN: not resolvable)"}
+    ds["threshold"].attrs = {"description": "distance threshold chosen at the target FMR (NaN: no pair to set it)"}
     ds["fmr_achieved"].attrs = {"description": "FMR of the kept impostors at that threshold"}
     ds["resolvable"].attrs = {"description": "1 where kept impostors × FMR >= 1"}
     ds["auc"].attrs = {
-        "description": "trapezoid area under the FNMR over the discard grid",
+        "description": "trapezoid area under the FNMR over the discard grid (the reference's number)",
         "nan_reason": "NaN where any FNMR of the row is NaN",
     }
+    ds["auc_resolved"].attrs = {"description": "1 when every step of the row resolves its FMR"}
+    ds["unresolved_from"].attrs = {"description": "first discard fraction whose kept impostors cannot resolve the FMR"}
     ds["discard"].attrs = {"description": "target fraction u of all pairs discarded (int(u * pairs) are)"}
     ds["kept_genuine"].attrs = {"description": "genuine pairs kept"}
     ds["kept_impostor"].attrs = {"description": "impostor pairs kept"}
@@ -434,49 +440,116 @@ def erc(
 # -------------------------------------------------------------------------- workflow
 
 
+ERC_FMRS = (1e-2, 1e-3, 1e-4)  # CR-FIQA's operating points
+ERC_STEP = 0.05
+COMPUTED = "computed"
+
+
+def edc_obstacle(genuine_pairs: int, impostor_pairs: int, threshold_from: str, target: float) -> str:
+    """Why an EDC cannot be computed on these pairs ("" when it can)."""
+    if genuine_pairs == 0:
+        return "no genuine pairs"
+    if threshold_from == "fmr" and not _resolvable(impostor_pairs, target):
+        return (
+            f"FMR {target:g} is not resolvable with {impostor_pairs} impostor pairs "
+            f"(needs >= {math.ceil(1 / target - _RESOLVE_TOL)}); use a larger FMR or a starting FNMR"
+        )
+    return ""
+
+
+def _not_computed_edc(limits: Sequence[float]) -> xr.Dataset:
+    """An EDC result of NaNs with the variables of :func:`edc`, for a dataset it cannot be computed on."""
+    nan = np.full(len(limits), np.nan)
+    return xr.Dataset(
+        {
+            "error": ("discard", [np.nan]),
+            "kept_genuine": ("discard", [0]),
+            "error_count": ("discard", [0]),
+            **{name: ("limit", nan) for name in ("pauc", "best_case_area", "pauc_minus_best")},
+        },
+        coords={"discard": [0.0], "quality_cut": ("discard", [np.nan]), "limit": np.asarray(limits, float)},
+        attrs={"protocol": "EDC", "reference": REF_EDC},
+    )
+
+
+def _not_computed_erc() -> xr.Dataset:
+    """An ERC result of NaNs with the variables of :func:`erc`, for a dataset it cannot be computed on."""
+    grid = np.arange(0, 0.98, ERC_STEP)
+    shape = (len(ERC_FMRS), grid.size)
+    per_step = {name: ("discard", np.zeros(grid.size, np.int64)) for name in ("kept_genuine", "kept_impostor")}
+    return xr.Dataset(
+        {
+            **{name: (("fmr", "discard"), np.full(shape, np.nan)) for name in ("fnmr", "threshold", "fmr_achieved")},
+            "resolvable": (("fmr", "discard"), np.zeros(shape, np.int8)),
+            "auc": ("fmr", np.full(len(ERC_FMRS), np.nan)),
+            "auc_resolved": ("fmr", np.zeros(len(ERC_FMRS), np.int8)),
+            "unresolved_from": ("fmr", np.full(len(ERC_FMRS), np.nan)),
+            **per_step,
+            "discarded_pairs": ("discard", np.zeros(grid.size, np.int64)),
+        },
+        coords={"fmr": list(ERC_FMRS), "discard": grid},
+        attrs={"protocol": "ERC", "reference": REF_ERC},
+    )
+
+
 def error_versus_discard(
     pairs: xr.Dataset,
     embeddings: xr.Dataset,
     quality: xr.Dataset,
-    threshold: dict[str, float],
+    threshold_from: str = "fmr",
+    threshold_target: float = 0.01,
     pauc_limits: Sequence[float] = (0.2, 0.3),
 ) -> xr.Dataset:
-    """EDC and ERC of one (dataset, model, FIQA) in one Dataset.
+    """EDC and ERC of one (dataset, model, FIQA) in one Dataset, or the reason each is not computed.
 
-    ``threshold`` is the config's ``evaluation.threshold``: ``{"fmr": x}`` (EDC τ from the
-    impostor similarities) or ``{"fnmr": e0}`` (EDC starting error). The ERC uses its
-    protocol's FMRs (1e-2, 1e-3, 1e-4) and step 0.05.
+    ``threshold_from`` ``"fmr"`` sets the EDC's τ at FMR ``threshold_target`` on the impostor
+    similarities, ``"fnmr"`` at that starting FNMR on the genuine ones. The ERC uses its
+    protocol's FMRs (1e-2, 1e-3, 1e-4) and step 0.05. A dataset without genuine pairs (one
+    image per person) has neither curve, one without impostor pairs no ERC, and an FMR the
+    impostor pairs cannot resolve no EDC: the attributes ``edc_status`` and ``erc_status``
+    say so (``computed`` otherwise) and the variables are NaN, so one such dataset never
+    stops the others.
 
     Variables: ``edc_error``, ``edc_kept_genuine``, ``edc_error_count`` over ``discard``
     (coordinate ``edc_quality_cut``); ``pauc``, ``best_case_area``, ``pauc_minus_best``
     over ``limit``; ``erc_fnmr``, ``erc_threshold``, ``erc_fmr_achieved``,
     ``erc_resolvable`` over (``fmr``, ``erc_discard``); ``erc_kept_genuine``,
-    ``erc_kept_impostor``, ``erc_discarded_pairs`` over ``erc_discard``; ``auc`` over
-    ``fmr``. Attributes of each protocol carry the prefix ``edc_`` / ``erc_``.
+    ``erc_kept_impostor``, ``erc_discarded_pairs`` over ``erc_discard``; ``auc``,
+    ``auc_resolved``, ``unresolved_from`` over ``fmr``. Attributes of each protocol carry
+    the prefix ``edc_`` / ``erc_``.
     """
+    if threshold_from not in ("fmr", "fnmr"):
+        raise ValueError(f"threshold_from = {threshold_from!r}: use 'fmr' or 'fnmr'")
     a, b = pairs["a"].values, pairs["b"].values
     genuine = pairs["genuine"].values.astype(bool)
+    n_gen, n_imp = int(genuine.sum()), int((~genuine).sum())
     similarity = comparison_scores(embeddings["embedding"], a, b)
     q = quality["quality"]
     qa, qb = q.sel(image=a).values, q.sel(image=b).values
-    if set(threshold) == {"fmr"}:
-        kwargs = {"fmr": float(threshold["fmr"])}
-    elif set(threshold) == {"fnmr"}:
-        kwargs = {"starting_error": float(threshold["fnmr"])}
+    target = float(threshold_target)
+    edc_why = edc_obstacle(n_gen, n_imp, threshold_from, target)
+    erc_why = "no genuine pairs" if n_gen == 0 else ("no impostor pairs" if n_imp == 0 else "")
+    if edc_why:
+        e = _not_computed_edc(pauc_limits)
     else:
-        raise ValueError(f"evaluation.threshold = {threshold!r}: give exactly one of fmr or fnmr")
-    e = edc(similarity, genuine, qa, qb, discard_limits=tuple(pauc_limits), **kwargs)
-    r = erc(similarity, genuine, qa, qb)
+        kwargs = {"fmr": target} if threshold_from == "fmr" else {"starting_error": target}
+        e = edc(similarity, genuine, qa, qb, discard_limits=tuple(pauc_limits), **kwargs)
+    r = _not_computed_erc() if erc_why else erc(similarity, genuine, qa, qb, fmrs=ERC_FMRS, step=ERC_STEP)
     e_attrs, r_attrs = e.attrs, r.attrs
     e = e.rename({name: f"edc_{name}" for name in ("error", "kept_genuine", "error_count", "quality_cut")})
-    r = r.rename({name: f"erc_{name}" for name in r.variables if name not in ("auc", "fmr")})
+    kept = ("auc", "auc_resolved", "unresolved_from", "fmr")
+    r = r.rename({name: f"erc_{name}" for name in r.variables if name not in kept})
     ds = e.assign({name: r[name] for name in r.data_vars})  # keeps each variable's attributes
     ds.attrs = {
         "protocol": "EDC + ERC",
         "similarity": "cosine",
         "pair_quality": "min",
-        "threshold_from": next(iter(threshold)),
-        "threshold_target": float(next(iter(threshold.values()))),
+        "threshold_from": threshold_from,
+        "threshold_target": target,
+        "genuine_pairs": n_gen,
+        "impostor_pairs": n_imp,
+        "edc_status": f"not computed: {edc_why}" if edc_why else COMPUTED,
+        "erc_status": f"not computed: {erc_why}" if erc_why else COMPUTED,
         **{f"edc_{k}": v for k, v in e_attrs.items()},
         **{f"erc_{k}": v for k, v in r_attrs.items()},
     }

@@ -57,12 +57,15 @@ def edc_chart(curves: pd.DataFrame, title: str) -> alt.Chart:
 def erc_chart(curves: pd.DataFrame, title: str) -> alt.FacetChart:
     """CR-FIQA's ERC: FNMR at the threshold re-computed per discard step, one panel per target FMR.
 
-    ``curves`` has columns fiqa, fmr, erc_discard, erc_fnmr; NaN (FMR not resolvable by the
-    kept impostor pairs) leaves a gap rather than a made-up value.
+    ``curves`` has columns fiqa, fmr, erc_discard, erc_fnmr, erc_resolvable; NaN (no genuine or
+    no impostor pair kept) leaves a gap; steps whose kept impostors cannot resolve the FMR show
+    the reference's value as a cross.
     """
+    resolved = ["yes", "no (reference's value)"]
+    curves = curves.assign(resolved=curves["erc_resolvable"].map({1: resolved[0], 0: resolved[1]}))
     return (
         alt.Chart(curves)  # NaN rows keep their FMR's panel; the line skips them
-        .mark_line(point=alt.OverlayMarkDef(size=12))
+        .mark_line(point=alt.OverlayMarkDef(size=16))
         .encode(
             x=alt.X(
                 "erc_discard:Q",
@@ -71,7 +74,17 @@ def erc_chart(curves: pd.DataFrame, title: str) -> alt.FacetChart:
             ),
             y=alt.Y("erc_fnmr:Q", title="FNMR"),
             color=alt.Color("fiqa:N", title="FIQA"),
-            tooltip=["fiqa", alt.Tooltip("erc_discard:Q", format=".2f"), alt.Tooltip("erc_fnmr:Q", format=".4f")],
+            shape=alt.Shape(
+                "resolved:N",
+                title="FMR resolved",
+                scale=alt.Scale(domain=resolved, range=["circle", "cross"]),
+            ),
+            tooltip=[
+                "fiqa",
+                "resolved",
+                alt.Tooltip("erc_discard:Q", format=".2f"),
+                alt.Tooltip("erc_fnmr:Q", format=".4f"),
+            ],
         )
         .properties(width=260, height=220)
         .facet(column=alt.Column("fmr:O", title="target FMR", sort="descending"), title=title)
