@@ -3,7 +3,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The embedded demo, unless the command line names config files: those replace it
+# (Snakemake would otherwise merge them into this one and run the demo too).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"
@@ -21,6 +25,6 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        all_outputs(),
+        all_outputs,
         "results/report/summary.html",
     default_target: True

@@ -64,7 +64,7 @@ def tiny_config(sources: Path) -> dict:
             "gradcam": {"method": "gradcam", "batch_size": 8},
             "gradcam_binned": {"method": "gradcam", "images": "binned", "fiqa": ["serfiq"]},
         },
-        "bins": {"mode": "high_low", "k": 4},
+        "bins": {"mode": "matched", "k": 1},  # one HIGH and one LOW image of each of the 5 photos
         "evaluation": {"threshold": {"fnmr": 0.1}},
     }
 

