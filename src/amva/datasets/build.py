@@ -27,6 +27,7 @@ from amva.datasets.folder import read_folder
 from amva.datasets.insightface_bin import read_insightface_bin
 from amva.datasets.lfw import read_lfw
 from amva.datasets.manifest import read_manifest
+from amva.datasets.packaged import read_packaged
 from amva.datasets.pair_list import read_pair_list
 from amva.io import write_csv, write_dataset
 from amva.stream import CHUNK_IMAGES, ChunkedWriter
@@ -51,6 +52,7 @@ READERS: dict[str, Callable[[Path, Mapping[str, Any], Options], Listing]] = {
     "insightface_bin": read_insightface_bin,
     "pair_list": read_pair_list,
     "manifest": read_manifest,
+    "packaged": read_packaged,
 }
 """Format name → reader; adding a format is one reader module and one line here (and in the schema)."""
 FORMATS = tuple(READERS)
@@ -97,10 +99,6 @@ class DatasetBuild:
                 batch = []
         if batch:
             yield self._faces(batch)
-        if not self.ids:
-            raise ValueError(
-                f"{self.source}: no usable face in this dataset; see rejected.csv reasons: {self._rejected[:3]}"
-            )
         if self.listing.pairs is not None:
             self._given, dropped = filter_pairs(
                 self.listing.pairs, set(self.ids), self._rejected, self.listing.pairs_source
@@ -159,5 +157,9 @@ def build_dataset(
 ) -> tuple[xr.Dataset, xr.Dataset, pd.DataFrame]:
     """faces, pairs and rejections in memory, for small sets (tests, benchmarks): :class:`DatasetBuild` in one chunk."""
     build = DatasetBuild(spec, sources, seed, template)
-    (faces,) = build.chunks(size=None)
+    chunks = list(build.chunks(size=None))
+    if not chunks:
+        reasons = build.rejected()["reason"].tolist()[:3]
+        raise ValueError(f"{build.source}: no usable face in this dataset; rejected.csv reasons: {reasons}")
+    (faces,) = chunks
     return faces, build.pairs(), build.rejected()
