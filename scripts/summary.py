@@ -5,12 +5,13 @@ import pandas as pd
 from amva.io import read_dataset, write_bytes, write_csv
 from amva.report.summary import rejected_counts, run_provenance, summary_html, summary_table
 from amva.runlog import log_to
+from amva.stream import image_count
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]) as log:
     keys = [tuple(k.split("|")) for k in sm.params.analyses]
     results = {
-        key: read_dataset(path, required=("region_mean", "region_mean_ci", "outside_inside_ratio", "perm_p_value"))
+        key: read_dataset(path, required=("region_mean", "region_mean_ci", "contrast_ci", "perm_p_value_image_level"))
         for key, path in zip(keys, sm.input.amva, strict=True)
     }
     evaluations = {
@@ -18,8 +19,9 @@ with log_to(sm.log[0]) as log:
         for k, path in zip(sm.params.evaluations, sm.input.edc, strict=True)
     }
     rejected = {d: pd.read_csv(path) for d, path in zip(sm.params.datasets, sm.input.rejected, strict=True)}
+    used = {d: image_count(path) for d, path in zip(sm.params.datasets, sm.input.faces, strict=True)}
     table = summary_table(results, evaluations)
     prov = run_provenance([*results.values(), *evaluations.values()], sm.params.config)
     write_csv(table, sm.output.csv)
-    write_bytes(sm.output.html, summary_html(table, rejected_counts(rejected), prov).encode())
+    write_bytes(sm.output.html, summary_html(table, rejected_counts(rejected, used), prov).encode())
     log.info("summary of %d analyses written", len(table))

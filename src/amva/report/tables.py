@@ -11,8 +11,9 @@ import xarray as xr
 def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.DataFrame:
     """Mean MAM and AM-V inside/outside the face, their 95% intervals and ratio, per analysis and bin.
 
-    ``results`` maps (dataset, model, cam, fiqa) to an AMVA result dataset. The AM-V rows also
-    carry the permutation test of LOW − HIGH outside AM-V (one p-value per analysis).
+    ``results`` maps (dataset, model, cam, fiqa) to an AMVA result dataset. Every row carries the
+    bin's number of groups (behind its interval); the AM-V rows also carry the permutation test of
+    LOW − HIGH outside AM-V (one p-value per analysis), grouped and image-level.
     """
     rows = []
     for (dataset, model, cam, fiqa), ds in results.items():
@@ -30,6 +31,8 @@ def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.
                         "fiqa": fiqa,
                         "bin": b,
                         "bin_size": int(ds["bin_size"].sel(bin=b)),
+                        "bin_groups": int(ds["bin_groups"].sel(bin=b)),
+                        "group_by": ds.attrs["group_by"],
                         "statistic": stat,
                         "inside": round(inside, 5),
                         "outside": round(outside, 5),
@@ -39,7 +42,10 @@ def region_table(results: Mapping[tuple[str, str, str, str], xr.Dataset]) -> pd.
                             for region in ("inside", "outside")
                             for bound in ("lower", "upper")
                         },
-                        "perm_p_value": ds["perm_p_value"].item() if stat == "amv" else float("nan"),
+                        **{
+                            name: ds[name].item() if stat == "amv" else float("nan")
+                            for name in ("perm_p_value", "perm_p_value_image_level")
+                        },
                     }
                 )
     return pd.DataFrame(rows)
