@@ -89,4 +89,4 @@ def test_a_user_config_replaces_the_demo(tmp_path, demo_sources):
 def test_make_passes_the_users_config(target):
     proc = subprocess.run(["make", "-n", target, "CONFIG=my.yaml"], cwd=ROOT, capture_output=True, text=True)
     commands = [line for line in proc.stdout.splitlines() if "snakemake" in line]
-    assert commands and all("--configfile my.yaml" in line for line in commands), proc.stdout
+    assert commands and all(f"--configfile {ROOT / 'my.yaml'}" in line for line in commands), proc.stdout
