@@ -100,7 +100,7 @@ def main() -> None:
     variants += [("BN folded, oneDNN-frozen (default)", bs, {}) for bs in (2, 4, 8)]
     variants += [("bf16 autocast (option)", 4, {"autocast": True})]
     for label, bs, options in variants:
-        cam = make_cam(model, "scorecam", batch_size=bs, **options)
+        cam = make_cam(model, "scorecam", masks_per_pass=bs, **options)
         t = timed(lambda cam=cam: cam(x[: args.images]), device, 1) / args.images
         print(
             f"| Score-CAM {label} | {bs} | {t:.2f} s/image | "

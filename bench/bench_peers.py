@@ -95,7 +95,7 @@ def own_embeddings(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_ours(model: nn.Module, x: torch.Tensor, batch: int, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    res = make_cam(model, "scorecam", batch_size=batch, **options)(x)
+    res = make_cam(model, "scorecam", masks_per_pass=batch, **options)(x)
     return res.maps.numpy(), res.native.numpy()
 
 

@@ -35,7 +35,7 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
     if sm.input.embeddings:  # target identity_cosine: each identity's mean embedding
         embeddings = read_dataset(sm.input.embeddings, required=("embedding",))["embedding"]
         references = identity_means(embeddings, faces["identity"].load())
-    image_batch = 1 if spec["method"] == "scorecam" else spec["batch_size"]
+    batch = spec["batch_size"]  # images per call: the workflow fills in the method's own (Score-CAM: 1)
     with ChunkedWriter(sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"]) as out:
-        for chunk in image_chunks(faces, part, chunk_size(image_batch)):
-            out.append(extract(chunk, cam, device, batch_size=image_batch, references=references))
+        for chunk in image_chunks(faces, part, chunk_size(batch)):
+            out.append(extract(chunk, cam, device, batch_size=batch, references=references))

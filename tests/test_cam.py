@@ -25,7 +25,7 @@ def original(demo):
 
 @pytest.fixture(scope="module")
 def scorecam_result(sface, original):
-    cam = make_cam(sface, "scorecam", batch_size=4)
+    cam = make_cam(sface, "scorecam", masks_per_pass=4)
     torch.set_num_threads(2)
     return cam, cam(original)
 

@@ -1,4 +1,4 @@
-"""Grad-CAM++, LayerCAM, Eigen-CAM and the reference-cosine target on the real SFace,
+"""Grad-CAM++, LayerCAM, Eigen-CAM and the identity-cosine target on the real SFace,
 each against an independent re-computation (full autograd, then the formula in numpy)."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from amva.cam import DEFAULT_TARGET, METHODS, OPTIONS, make_cam
+from amva.cam import METHODS, make_cam
 from amva.cam.gradcampp import GradCAMPlusPlus
 from amva.models import to_tensor
 
@@ -51,9 +51,10 @@ def check_range(res, n=4):
 
 
 def test_registry_complete():
-    assert set(METHODS) == set(DEFAULT_TARGET) == set(OPTIONS)
-    assert DEFAULT_TARGET["gradcampp"] == DEFAULT_TARGET["layercam"] == "self_projection"
-    assert DEFAULT_TARGET["eigencam"] is None
+    assert set(METHODS) == {"scorecam", "gradcam", "gradcampp", "layercam", "eigencam"}
+    assert all(cls.name == name for name, cls in METHODS.items())
+    assert METHODS["gradcampp"].default_target == METHODS["layercam"].default_target == "self_projection"
+    assert METHODS["eigencam"].default_target is None
 
 
 def test_gradcampp_matches_formula(sface, x, reference):
@@ -117,10 +118,10 @@ def test_eigencam_matches_numpy_svd(sface, x):
         make_cam(sface, "eigencam", target="self_cosine")
 
 
-def test_reference_cosine_target(sface, x):
+def test_identity_cosine_target(sface, x):
     with torch.inference_mode():
         refs = sface(x.roll(1, dims=0))
-    cam = make_cam(sface, "gradcam", target="reference_cosine")
+    cam = make_cam(sface, "gradcam", target="identity_cosine")
     with pytest.raises(ValueError, match="needs references"):
         cam(x)
     res = cam(x, references=refs)

@@ -42,19 +42,19 @@ def reference(sface, case):
     return naive_scores(sface, *case)
 
 
-@pytest.mark.parametrize("batch_size", [3, 8])  # 3: the last batch is shorter than the traced one
-def test_skipping_and_frozen_graph_match_naive(sface, case, reference, batch_size):
-    cam = make_cam(sface, "scorecam", batch_size=batch_size)
+@pytest.mark.parametrize("masks_per_pass", [3, 8])  # 3: the last batch is shorter than the traced one
+def test_skipping_and_frozen_graph_match_naive(sface, case, reference, masks_per_pass):
+    cam = make_cam(sface, "scorecam", masks_per_pass=masks_per_pass)
     scores = cam.scores(*case).numpy()
     np.testing.assert_allclose(scores, reference, atol=2e-4)
     assert scores[2] == scores[5]  # both constant channels share the black image's one forward
     assert cam._frozen is not None  # the CPU exact path really ran the frozen graph
-    unfused = make_cam(sface, "scorecam", batch_size=batch_size, fuse=False).scores(*case).numpy()
+    unfused = make_cam(sface, "scorecam", masks_per_pass=masks_per_pass, fuse=False).scores(*case).numpy()
     np.testing.assert_allclose(scores, unfused, atol=1e-5)
 
 
 def test_autocast_option_is_close_not_exact(sface, case, reference):
-    cam = cam_from_config(sface, {"method": "scorecam", "autocast": True, "batch_size": 4})
+    cam = cam_from_config(sface, {"method": "scorecam", "autocast": True, "masks_per_pass": 4, "batch_size": 2})
     assert cam.autocast and cam._frozen is None
     scores = cam.scores(*case).numpy()
     assert np.abs(scores - reference).max() < 0.05
@@ -62,6 +62,12 @@ def test_autocast_option_is_close_not_exact(sface, case, reference):
     assert cam._frozen is None  # bf16 runs the eager fused copy
 
 
-def test_bad_batch_size(sface):
-    with pytest.raises(ValueError, match="batch_size"):
-        make_cam(sface, "scorecam", batch_size=0)
+def test_bad_options_name_the_argument(sface):
+    with pytest.raises(ValueError, match="masks_per_pass = 0: must be >= 1"):
+        make_cam(sface, "scorecam", masks_per_pass=0)
+    with pytest.raises(ValueError, match="batch_size: not an option of CAM method 'scorecam'"):
+        make_cam(sface, "scorecam", batch_size=4)  # images per batch are the caller's (extract), not the CAM's
+    with pytest.raises(ValueError, match="weighting = 'soft': use one of 'softmax', 'raw'"):
+        make_cam(sface, "scorecam", weighting="soft")
+    with pytest.raises(ValueError, match="fuse = 1: expected bool"):
+        make_cam(sface, "scorecam", fuse=1)

@@ -115,7 +115,7 @@ def test_identity_target_matches_a_direct_computation(dlib_run: Path) -> None:
     unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
     identity = faces["identity"].values
     refs = np.stack([unit[identity == who].mean(axis=0) for who in identity])  # plain loop, no groupby
-    cam = make_cam(load_dlib(), "gradcam", target="reference_cosine")
+    cam = make_cam(load_dlib(), "gradcam", target="identity_cosine")
     expected = cam(to_tensor(faces["pixels"].values), references=torch.from_numpy(refs).float()).maps.numpy()
     got = xr.load_dataset(dlib_run / "results/tiny/dlib/cam/identity.nc")
     assert got["maps"].shape == expected.shape

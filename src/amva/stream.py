@@ -51,11 +51,6 @@ def shard_count(n_images: int, shard_size: int) -> int:
     return max(1, math.ceil(n_images / shard_size))
 
 
-def cam_shard_size(config: Mapping[str, Any], cam: str) -> int:
-    """Images per job of a CAM: its entry's ``shard_size``, else the top-level one."""
-    return int(config["cams"][cam].get("shard_size", config["shard_size"]))
-
-
 def shard_part(selection: np.ndarray, n_shards: int, index: int) -> np.ndarray:
     """The ``index``-th of ``n_shards`` consecutive, near-equal parts of ``selection``.
 

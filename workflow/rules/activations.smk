@@ -1,6 +1,3 @@
-from amva.stream import cam_shard_size, image_count, shard_count
-
-
 rule embeddings:
     input:
         faces=model_faces,
@@ -31,7 +28,7 @@ rule cam:
         temp("results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc"),
     params:
         spec=cam_params,
-        shard=lambda w: {"index": int(w.shard), "size": cam_shard_size(config, w.cam)},
+        shard=cam_shard,
         model=model_spec,
         device=config["device"],
     threads: 8
@@ -47,17 +44,7 @@ rule cam:
 
 rule cam_gather:
     input:
-        # how many shards depends on the image count, known once the faces checkpoint ran
-        shards=lambda w: expand(
-            "results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc",
-            shard=range(
-                shard_count(
-                    image_count(checkpoints.faces.get(dataset=w.dataset).output.faces),
-                    cam_shard_size(config, w.cam),
-                )
-            ),
-            **w,
-        ),
+        shards=cam_shards,
     output:
         "results/{dataset}/{model}/cam/{cam}.nc",
     params:

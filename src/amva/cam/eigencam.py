@@ -11,10 +11,9 @@ map (kept when the correlation is exactly zero). The reported weights are ``v``.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from amva.cam.base import BaseCAM
-from amva.cam.targets import Target
+from amva.cam.registry import register
 
 
 def centred(acts: torch.Tensor) -> torch.Tensor:
@@ -23,13 +22,12 @@ def centred(acts: torch.Tensor) -> torch.Tensor:
     return m - m.mean(dim=1, keepdim=True)
 
 
+@register
 class EigenCAM(BaseCAM):
     """Projection of the centred activations on their first principal axis."""
 
-    needs_target = False
-
-    def __init__(self, model: nn.Module, target: Target | None = None, layer: str = "auto") -> None:
-        super().__init__(model, target, layer)
+    name = "eigencam"
+    default_target = None
 
     def weights(
         self, x: torch.Tensor, acts: torch.Tensor, emb: torch.Tensor, grads: torch.Tensor | None

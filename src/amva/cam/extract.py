@@ -7,7 +7,6 @@ import torch
 import xarray as xr
 
 from amva.cam.base import BaseCAM
-from amva.cam.scorecam import ScoreCAM
 from amva.models import to_tensor
 from amva.runlog import batches
 
@@ -34,8 +33,8 @@ def extract(
         maps.append(res.maps.float().cpu().numpy())
         native.append(res.native.float().cpu().numpy())
         weights.append(res.weights.float().cpu().numpy())
-        if isinstance(cam, ScoreCAM) and cam.last_scores is not None:
-            scores.append(cam.last_scores.float().cpu().numpy())
+        if res.scores is not None:
+            scores.append(res.scores.float().cpu().numpy())
     h, w = native[0].shape[-2:]
     ds = xr.Dataset(
         {

@@ -5,11 +5,15 @@ from __future__ import annotations
 import torch
 
 from amva.cam.base import BaseCAM
+from amva.cam.registry import register
 
 
+@register
 class GradCAM(BaseCAM):
     """Channel weight = spatial mean of d target / d A_k: one forward, one short backward."""
 
+    name = "gradcam"
+    default_target = "self_projection"
     needs_gradients = True
 
     def weights(

@@ -16,11 +16,15 @@ from __future__ import annotations
 import torch
 
 from amva.cam.base import BaseCAM
+from amva.cam.registry import register
 
 
+@register
 class GradCAMPlusPlus(BaseCAM):
     """Channel weight = alpha-weighted sum of the positive gradients."""
 
+    name = "gradcampp"
+    default_target = "self_projection"
     needs_gradients = True
 
     def weights(

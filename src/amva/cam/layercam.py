@@ -11,11 +11,15 @@ from __future__ import annotations
 import torch
 
 from amva.cam.base import BaseCAM
+from amva.cam.registry import register
 
 
+@register
 class LayerCAM(BaseCAM):
     """Each activation weighted by its own positive gradient."""
 
+    name = "layercam"
+    default_target = "self_projection"
     needs_gradients = True
 
     def weights(

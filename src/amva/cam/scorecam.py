@@ -10,17 +10,16 @@ from __future__ import annotations
 import contextlib
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amva.cam.base import EPS, BaseCAM
+from amva.cam.base import EPS, BaseCAM, Option
+from amva.cam.registry import register
 from amva.cam.targets import Target
 from amva.models.fuse import fuse_conv_bn
-
-Weighting = Literal["softmax", "raw"]
 
 
 def frozen_graph(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
@@ -40,6 +39,7 @@ def frozen_graph(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
 
 
+@register
 class ScoreCAM(BaseCAM):
     """Score-CAM with batched masked passes and exact savings.
 
@@ -55,29 +55,24 @@ class ScoreCAM(BaseCAM):
     with the exact maps is in docs/benchmarks.md.
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        target: Target,
-        layer: str = "auto",
-        batch_size: int = 4,
-        weighting: Weighting = "softmax",
-        temperature: float = 1.0,
-        fuse: bool = True,
-        autocast: bool = False,
-    ) -> None:
-        super().__init__(model, target, layer)
-        if weighting not in ("softmax", "raw"):
-            raise ValueError(f"Score-CAM weighting {weighting!r}: use 'softmax' or 'raw'")
-        if batch_size < 1:
-            raise ValueError(f"Score-CAM batch_size must be >= 1, got {batch_size}")
-        self.masked_model = fuse_conv_bn(model) if fuse else model
-        self.fuse = fuse
-        self.autocast = autocast
-        self.batch_size = batch_size
-        self.weighting = weighting
-        self.temperature = temperature
-        self.last_scores: torch.Tensor | None = None
+    name = "scorecam"
+    default_target = "self_cosine"
+    default_batch_size = 1  # one image at a time: its masked inputs, masks_per_pass at once, are the batch
+    options = (
+        Option("masks_per_pass", int, 4, "masked inputs per forward (4 is fastest on CPUs)"),
+        Option("weighting", str, "softmax", "channel weights: softmax of the scores, or raw", ("softmax", "raw")),
+        Option("temperature", float, 1.0, "softmax temperature"),
+        Option("fuse", bool, True, "masked passes on a BN-folded copy, on CPUs frozen into oneDNN kernels"),
+        Option("autocast", bool, False, "masked passes in bfloat16 autocast (approximate)"),
+    )
+
+    def __init__(self, model: nn.Module, target: Target | None = None, layer: str = "auto", **options: Any) -> None:
+        super().__init__(model, target, layer, **options)
+        if self.masks_per_pass < 1:
+            raise ValueError(f"masks_per_pass = {self.masks_per_pass}: must be >= 1")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature = {self.temperature}: must be > 0")
+        self.masked_model = fuse_conv_bn(model) if self.fuse else model
         self._frozen: nn.Module | None = None
 
     def _runner(self, buf: torch.Tensor) -> nn.Module:
@@ -116,14 +111,14 @@ class ScoreCAM(BaseCAM):
         varying = hi > lo
         scores = torch.empty(acts.shape[0], dtype=reference.dtype, device=image.device)
         active = torch.nonzero(varying).flatten()
-        workers = max(1, min(self._workers(image.device), -(-active.numel() // self.batch_size)))
-        bufs = torch.empty((workers, self.batch_size, *image.shape), dtype=image.dtype, device=image.device)
+        workers = max(1, min(self._workers(image.device), -(-active.numel() // self.masks_per_pass)))
+        bufs = torch.empty((workers, self.masks_per_pass, *image.shape), dtype=image.dtype, device=image.device)
         model = self._runner(bufs[0])
         if active.numel() < acts.shape[0]:  # every constant channel masks to black
             with self._precision(image.device):
                 black = model(torch.zeros_like(image)[None])
             scores[~varying] = self.target(black.float(), reference[None]).to(scores.dtype)[0]
-        parts = [active[start : start + self.batch_size] for start in range(0, active.numel(), self.batch_size)]
+        parts = [active[start : start + self.masks_per_pass] for start in range(0, active.numel(), self.masks_per_pass)]
         if workers == 1:
             self._score_batches(model, image, acts, reference, parts, bufs[0], scores)
             return scores

@@ -3,7 +3,7 @@
 An FR model has no class label, so a CAM explains a scalar computed from the
 embedding. A target is a plain callable ``target(embedding, reference) -> (B,)`` where
 ``reference`` is the (detached) embedding of the image's own unmasked input, or,
-when the CAM is called with ``references``, the given one (``reference_cosine``).
+when the CAM is called with ``references``, the given one (``identity_cosine``).
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def embedding_norm(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Te
     return embedding.norm(dim=1)
 
 
-def reference_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Cosine to a given reference embedding per image (e.g. its identity's mean).
+def identity_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Cosine to a given reference embedding per image: its identity's mean (:func:`identity_means`).
 
     The references are not the images' own embeddings, so pass them to the CAM:
     ``cam(x, references=refs)`` with ``refs`` of shape ``(N, D)``; the CAM refuses to
@@ -53,13 +53,13 @@ def reference_cosine(embedding: torch.Tensor, reference: torch.Tensor) -> torch.
     return F.cosine_similarity(embedding, reference.detach(), dim=1)
 
 
-reference_cosine.needs_reference = True  # type: ignore[attr-defined]
+identity_cosine.needs_reference = True  # type: ignore[attr-defined]
 
 
 def identity_means(embeddings: xr.DataArray, identity: xr.DataArray) -> xr.DataArray:
     """Per image, the mean unit embedding of all images of its identity (itself included).
 
-    The references of the ``identity_cosine`` config target: the map then shows what
+    The references of the ``identity_cosine`` target: the map then shows what
     makes the image look like its identity's centre rather than like itself. An identity
     with one image gets its own unit embedding.
     """
@@ -75,8 +75,7 @@ TARGETS: dict[str, Target] = {
     "self_cosine": self_cosine,
     "self_projection": self_projection,
     "embedding_norm": embedding_norm,
-    "reference_cosine": reference_cosine,
-    "identity_cosine": reference_cosine,  # the config's name; references from identity_means
+    "identity_cosine": identity_cosine,
 }
 
 
