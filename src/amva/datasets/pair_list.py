@@ -20,6 +20,8 @@ from typing import Any
 
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
+from amva.datasets.folder import ROOT
+from amva.datasets.format import DatasetFormat, Option
 
 
 def read_pair_list(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:
@@ -69,3 +71,15 @@ def read_pair_list(root: Path, spec: Mapping[str, Any], opts: Options) -> Listin
     used = dict.fromkeys(x for p in pairs for x in (p.a, p.b))
     entries = [Entry(x, "", files[x]) for x in used if x in files and files[x].is_file()]
     return Listing(load_entries(entries, opts), rejected, pairs, str(pair_list))
+
+
+FORMAT = DatasetFormat(
+    "pair_list",
+    "CR-FIQA's `image_path_list.txt` + `pair_list.txt`",
+    read_pair_list,
+    options={
+        "root": ROOT,
+        "image_list": Option(str, None, "the image list", path=True),
+        "pair_list": Option(str, None, "the pair list", path=True),
+    },
+)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
+
+from amva.datasets.format import Option, Record
 
 
 class FaceModel(Protocol):
@@ -22,36 +26,100 @@ class FaceModel(Protocol):
     def head(self, f: torch.Tensor) -> torch.Tensor: ...
 
 
-def align_template(spec: dict[str, Any]) -> str:
-    """The crop a ``models:`` entry needs, known without loading it (for the workflow's DAG)."""
-    return "dlib150" if spec.get("kind") == "dlib" else "arcface112"
+def _sface(spec: Mapping[str, Any]) -> FaceModel:
+    from amva.models.sface import load_sface
+
+    return load_sface()
 
 
-def load_model(spec: dict[str, Any]) -> FaceModel:
-    """Build the model a ``models:`` config entry names."""
+def _iresnet(spec: Mapping[str, Any]) -> FaceModel:
+    from amva.models.iresnet import load_iresnet
+
+    return load_iresnet(int(spec["depth"]), spec["weights"])
+
+
+def _dlib(spec: Mapping[str, Any]) -> FaceModel:
+    from amva.models.dlib import load_dlib
+
+    return load_dlib(spec.get("weights"))
+
+
+def _onnx(spec: Mapping[str, Any]) -> FaceModel:
+    from amva.models.onnx_convert import load_onnx_model
+
+    return load_onnx_model(dict(spec))
+
+
+@dataclass(frozen=True)
+class ModelKind(Record):
+    """A ``models:`` kind, declared once: its loader (which imports the model's module), its crop, its own keys.
+
+    ``template`` is known without loading the model, so the workflow plans one aligned copy
+    of a dataset per template; the loaded model's ``align_template`` says the same.
+    """
+
+    load: Callable[[Mapping[str, Any]], FaceModel]
+    template: str = "arcface112"
+
+
+KINDS: dict[str, ModelKind] = {
+    kind.name: kind
+    for kind in (
+        ModelKind("sface", "OpenCV's SFace", _sface),
+        ModelKind(
+            "iresnet",
+            "insightface arcface_torch iResNet",
+            _iresnet,
+            options={
+                "depth": Option(int, None, "the backbone depth", required=True),
+                "weights": Option(str, None, "path of the arcface_torch backbone.pth state_dict", required=True),
+            },
+        ),
+        ModelKind(
+            "dlib",
+            "dlib's ResNet-29 face descriptor",
+            _dlib,
+            "dlib150",
+            options={"weights": Option(str, None, "a .dat of the same network")},
+        ),
+        ModelKind(
+            "onnx",
+            "any ONNX FR model",
+            _onnx,
+            options={
+                "path": Option(str, None, "the ONNX file", required=True),
+                "input_size": Option(int, 112, "square input side in pixels"),
+                "color_order": Option(str, "RGB", "channel order the graph expects", choices=("RGB", "BGR")),
+                "mean": Option(float, 127.5, "subtracted from [0, 255] pixels"),
+                "std": Option(float, 127.5, "divisor after the mean"),
+                "layer": Option(str, None, "the CAM layer `auto` resolves to"),
+            },
+        ),
+    )
+}
+"""Model kind name → record; adding a kind is its module and one record here."""
+
+
+def get_kind(spec: Mapping[str, Any]) -> ModelKind:
+    """The record of a ``models:`` entry's kind, with the valid kinds in the error."""
     kind = spec.get("kind")
-    if kind == "sface":
-        from amva.models.sface import load_sface
+    if kind not in KINDS:
+        raise ValueError(f"models: kind {kind!r} is not supported; use one of {', '.join(KINDS)}")
+    return KINDS[kind]
 
-        return load_sface()
-    if kind == "iresnet":
-        from amva.models.iresnet import load_iresnet
 
-        missing = [key for key in ("depth", "weights") if key not in spec]
-        if missing:
-            raise ValueError(f"models: kind 'iresnet' needs {missing}")
-        return load_iresnet(int(spec["depth"]), spec["weights"])
-    if kind == "dlib":
-        from amva.models.dlib import load_dlib
+def align_template(spec: Mapping[str, Any]) -> str:
+    """The crop a ``models:`` entry needs, known without loading it (for the workflow's DAG)."""
+    return get_kind(spec).template
 
-        return load_dlib(spec.get("weights"))
-    if kind == "onnx":
-        from amva.models.onnx_convert import load_onnx_model
 
-        if "path" not in spec:
-            raise ValueError("models: kind 'onnx' needs 'path' (the ONNX file)")
-        return load_onnx_model(spec)
-    raise ValueError(f"models: kind {kind!r} is not supported; use 'sface', 'iresnet', 'dlib' or 'onnx'")
+def load_model(spec: Mapping[str, Any]) -> FaceModel:
+    """Build the model a ``models:`` config entry names; the keys it leaves out take their kind's defaults."""
+    kind = get_kind(spec)
+    missing = kind.missing(spec)
+    if missing:
+        raise ValueError(f"models: kind {kind.name!r} needs {', '.join(missing)}")
+    return kind.load({**kind.defaults(), **spec})
 
 
 def check_input_size(x: torch.Tensor, size: tuple[int, int], what: str) -> None:
@@ -75,7 +143,7 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def load_for_job(spec: dict[str, Any], device: str = "auto", threads: int = 1) -> tuple[FaceModel, torch.device]:
+def load_for_job(spec: Mapping[str, Any], device: str = "auto", threads: int = 1) -> tuple[FaceModel, torch.device]:
     """The model of a ``models:`` entry on the job's device, with the job's CPU threads."""
     torch.set_num_threads(max(1, threads))
     dev = pick_device(device)
