@@ -5,6 +5,7 @@ import torch
 
 from amva.models import load_for_job, pick_device
 from amva.quality import score
+from amva.quality.config import fiqa_options
 from amva.runlog import log_to
 from amva.stream import ChunkedWriter, chunk_size, image_chunks, open_lazy
 
@@ -18,11 +19,11 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
     else:
         torch.set_num_threads(sm.threads)
         model, device = None, pick_device(sm.params.device)
-    params = {"seed": sm.params.seed, **spec}
+    options = fiqa_options(spec, sm.params.seed)
     lo, hi = np.inf, -np.inf
-    with ChunkedWriter(sm.output[0], params, **extra) as out:
+    with ChunkedWriter(sm.output[0], {"seed": sm.params.seed, **spec}, **extra) as out:
         for chunk in image_chunks(faces, size=chunk_size(spec["batch_size"])):
-            ds = score(chunk, spec["method"], model, device, params, spec["batch_size"])
+            ds = score(chunk, spec["method"], model, device, options, spec["batch_size"])
             lo, hi = min(lo, float(ds["quality"].min())), max(hi, float(ds["quality"].max()))
             out.append(ds)
     log.info("%s: quality range %.4f .. %.4f", spec["method"], lo, hi)

@@ -5,7 +5,8 @@ import pytest
 import xarray as xr
 
 from amva.bins import bins_dataset
-from amva.quality import METHODS, check_entry
+from amva.quality import METHODS, REGISTRY, score
+from amva.quality.config import check_entry, fiqa_options
 from amva.quality.validation import agreement, severity_validation, spearman
 
 
@@ -13,18 +14,47 @@ def test_every_method_declares_direction_and_options():
     assert {"serfiq", "embedding_norm", "flip_consistency", "faceqan", "grafiqs", "brisque", "qualityface"} <= set(
         METHODS
     )
-    assert METHODS["serfiq"].options() >= {"T", "dropout", "seed"}
+    assert set(METHODS["serfiq"].options) >= {"T", "dropout", "seed"}
     assert METHODS["brisque"].higher_is_better is False and not METHODS["brisque"].needs_model
+    for record in REGISTRY.values():
+        assert record.kind in ("model", "image", "imported")
+        imported = record.kind == "imported"
+        assert (record.fn is None) == imported and (record.higher_is_better is None) == imported
+        assert set(record.inputs) <= set(record.options)
+    assert set(METHODS) == {name for name, record in REGISTRY.items() if record.kind != "imported"}
 
 
 def test_check_entry_names_the_problem():
     check_entry("s", {"method": "serfiq", "model": "sface", "T": 10, "batch_size": 8})
+    check_entry("i", {"method": "scores_file", "path": "s.txt", "batch_size": 4, "format": "csv"})
     with pytest.raises(ValueError, match=r"fiqa.s: Tx is not an option of serfiq"):
         check_entry("s", {"method": "serfiq", "model": "sface", "Tx": 10})
     with pytest.raises(ValueError, match="needs an FR model"):
         check_entry("g", {"method": "grafiqs"})
     with pytest.raises(ValueError, match="unknown FIQA method"):
         check_entry("x", {"method": "nope"})
+    with pytest.raises(ValueError, match=r"fiqa.i: colum is not an option of scores_file"):
+        check_entry("i", {"method": "scores_file", "path": "s.txt", "colum": "q"})
+    with pytest.raises(ValueError, match=r"fiqa.i: scores_file needs path"):
+        check_entry("i", {"method": "scores_file"})
+
+
+def test_fiqa_options_are_the_records_with_the_top_level_seed():
+    spec = {"method": "serfiq", "model": "sface", "T": 10, "batch_size": 4}
+    assert fiqa_options(spec, 3) == {"T": 10, "dropout": 0.5, "seed": 3}
+    assert fiqa_options({**spec, "seed": 5}, 3)["seed"] == 5
+    assert fiqa_options({"method": "sharpness", "batch_size": 4}, 3) == {"margin": 0.5}
+
+
+def test_score_computes_only_what_it_can():
+    faces = xr.Dataset({"pixels": (("image", "y", "x", "channel"), np.zeros((1, 112, 112, 3), np.uint8))})
+    faces = faces.assign_coords(image=["a"])
+    with pytest.raises(ValueError, match="imported from a score file"):
+        score(faces, "scores_file", None, None)
+    with pytest.raises(ValueError, match="needs an FR model"):
+        score(faces, "serfiq", None, None)
+    with pytest.raises(ValueError, match="rounded is not an option of sharpness"):
+        score(faces, "sharpness", None, None, {"rounded": True})
 
 
 def test_spearman_against_hand_ranks():

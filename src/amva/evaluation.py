@@ -116,6 +116,23 @@ def best_case_area(starting_error: float, limit: float) -> float:
     return float(area)
 
 
+EDC_THRESHOLD_RULES = {
+    "threshold": "given",
+    "fmr": "np.quantile(impostor similarity, 1 - fmr), linear",
+    "starting_error": "np.quantile(genuine similarity, starting_error), linear",
+}
+EDC_DESCRIPTIONS = {
+    "error": "FNMR of the genuine pairs kept, at the fixed threshold",
+    "kept_genuine": "genuine pairs kept",
+    "error_count": "false non-matches among the genuine pairs kept",
+    "discard": "fraction of genuine pairs discarded (ascending pair quality)",
+    "quality_cut": "lowest pair quality kept (-inf: NaN, ranked lowest; +inf: none kept)",
+    "pauc": "stepwise area under the EDC from 0 to limit (compute_edc_pauc)",
+    "best_case_area": "area under max(0, e0 - x) from 0 to limit",
+    "pauc_minus_best": "pauc - best_case_area",
+}
+
+
 def edc(
     similarity: np.ndarray,
     genuine: np.ndarray,
@@ -141,10 +158,79 @@ def edc(
       itself only sees mated scores. Raises ``ValueError`` when the impostor pairs cannot
       resolve ``fmr`` (impostor pairs × fmr < 1): a configuration error, not a curve.
 
+    The curve is :func:`_edc_curve`'s; ``pauc`` is :func:`pauc` (``compute_edc_pauc``) on it,
+    (1, 0) included, and ``pauc_minus_best = pauc - best_case_area`` (``example.py``
+    subtracts ``compute_edc_area_under_theoretical_best``), with e0 = error at zero discard.
+
+    Returns ``error``, ``kept_genuine``, ``error_count`` over ``discard`` (coordinate
+    ``quality_cut``: the lowest pair quality kept; -inf stands for NaN, +inf for "none
+    kept"), and ``pauc``, ``best_case_area``, ``pauc_minus_best`` over ``limit``.
+    """
+    s, gen, key, _ = _pairs(similarity, genuine, quality_a, quality_b)
+    source, target = _threshold_choice(threshold=threshold, fmr=fmr, starting_error=starting_error)
+    gen_s, imp_s = s[gen], s[~gen]
+    if gen_s.size == 0:
+        raise ValueError("no genuine pairs: an FNMR EDC needs genuine comparisons")
+    tau = _edc_threshold(source, target, gen_s, imp_s)
+    curve = _edc_curve(key[gen], gen_s, tau)
+    attrs = {
+        "protocol": "EDC",
+        "reference": REF_EDC,
+        "error_type": "FNMR",
+        "pair_quality": "min",
+        "threshold": tau,
+        "threshold_source": source,
+        "threshold_target": target,
+        "threshold_rule": EDC_THRESHOLD_RULES[source],
+        "error_rule": "genuine pair with similarity < threshold",
+        "starting_error": float(curve["error"][0]),
+        "fmr_at_threshold": float(np.mean(imp_s >= tau)) if imp_s.size else math.nan,
+        "genuine_pairs": int(gen_s.size),
+        "impostor_pairs": int(imp_s.size),
+        "nan_quality_genuine_pairs": int(np.isneginf(key[gen]).sum()),
+    }
+    return _edc_dataset(curve, np.asarray(tuple(discard_limits), dtype=np.float64), attrs)
+
+
+def _threshold_choice(**given: float | None) -> tuple[str, float]:
+    """The one argument that sets τ, and its value."""
+    chosen = [name for name, value in given.items() if value is not None]
+    if len(chosen) != 1:
+        raise ValueError(f"give exactly one of {', '.join(given)} (got {chosen or 'none'})")
+    return chosen[0], float(given[chosen[0]])
+
+
+def _unresolvable(n_impostor: int, fmr: float) -> str:
+    """Why ``n_impostor`` pairs cannot resolve ``fmr``, in words ("" when they can)."""
+    if _resolvable(n_impostor, fmr):
+        return ""
+    return (
+        f"FMR {fmr:g} is not resolvable with {n_impostor} impostor pairs (needs >= {math.ceil(1 / fmr - _RESOLVE_TOL)})"
+    )
+
+
+def _edc_threshold(source: str, target: float, gen_s: np.ndarray, imp_s: np.ndarray) -> float:
+    """τ by the rule of ``source`` (see :func:`edc`) from the genuine and impostor similarities."""
+    if source == "threshold":
+        return target
+    if source == "fmr":
+        if not 0 < target < 1:
+            raise ValueError(f"fmr {target!r} is not in (0, 1)")
+        why = _unresolvable(int(imp_s.size), target)
+        if why:
+            raise ValueError(f"{why}; give a larger fmr or a starting_error")
+        return float(np.quantile(imp_s, 1 - target))
+    if not 0 <= target <= 1:
+        raise ValueError(f"starting_error {target!r} is not in [0, 1]")
+    return float(np.quantile(gen_s, target))
+
+
+def _edc_curve(gen_key: np.ndarray, gen_s: np.ndarray, tau: float) -> dict[str, np.ndarray]:
+    """The FNMR EDC points of the genuine pairs (pair-quality sort keys, similarities) at τ.
+
     Followed from the reference (``edc.py``):
 
     - a genuine pair is an error when ``similarity < τ`` (``_form_error_comparison_decision``);
-    - pair quality ``min`` (its default ``pair_quality_score_function``);
     - discard fractions relative to the genuine pairs (the curve's comparisons are the
       mated ones only); pairs sorted by ascending pair quality, one point at zero discard
       and one at the start of every further distinct quality level (ties leave
@@ -152,102 +238,44 @@ def edc(
       ``discard = discarded / genuine pairs``;
     - the point (1, 0) is appended ("plotting edge cases"; the reference appends it when
       the last discard fraction is not 1, which is always, as at least one pair remains
-      at the last quality level), so the curve reaches "no genuine pair left";
-    - ``pauc`` by :func:`pauc` (``compute_edc_pauc``) on that curve, (1, 0) included;
-      ``pauc_minus_best = pauc - best_case_area`` (``example.py`` subtracts
-      ``compute_edc_area_under_theoretical_best``), with e0 = error at zero discard.
+      at the last quality level), so the curve reaches "no genuine pair left".
 
-    Returns ``error``, ``kept_genuine``, ``error_count`` over ``discard`` (coordinate
-    ``quality_cut``: the lowest pair quality kept; -inf stands for NaN, +inf for "none
-    kept"), and ``pauc``, ``best_case_area``, ``pauc_minus_best`` over ``limit``. The
-    reference's sort (``np.argsort``, not stable) leaves tie order open; it cannot change
-    the curve, since tied pairs only ever leave together.
+    The reference's sort (``np.argsort``, not stable) leaves tie order open; it cannot
+    change the curve, since tied pairs only ever leave together.
     """
-    s, gen, key, _ = _pairs(similarity, genuine, quality_a, quality_b)
-    given = {"threshold": threshold, "fmr": fmr, "starting_error": starting_error}
-    chosen = [name for name, value in given.items() if value is not None]
-    if len(chosen) != 1:
-        raise ValueError(f"give exactly one of threshold, fmr, starting_error (got {chosen or 'none'})")
-    source = chosen[0]
-    target = float(given[source])
-    gen_s, imp_s = s[gen], s[~gen]
-    n, n_imp = int(gen_s.size), int(imp_s.size)
-    if n == 0:
-        raise ValueError("no genuine pairs: an FNMR EDC needs genuine comparisons")
-    if source == "threshold":
-        tau = target
-    elif source == "fmr":
-        if not 0 < target < 1:
-            raise ValueError(f"fmr {target!r} is not in (0, 1)")
-        if not _resolvable(n_imp, target):
-            raise ValueError(
-                f"FMR {target:g} is not resolvable with {n_imp} impostor pairs "
-                f"(needs >= {math.ceil(1 / target - _RESOLVE_TOL)}); use a larger FMR or a starting FNMR "
-                "(evaluation.threshold: {fnmr: ...})"
-            )
-        tau = float(np.quantile(imp_s, 1 - target))
-    else:
-        if not 0 <= target <= 1:
-            raise ValueError(f"starting_error {target!r} is not in [0, 1]")
-        tau = float(np.quantile(gen_s, target))
-
-    gen_key = key[gen]
-    order = np.argsort(gen_key, kind="stable")  # order within ties does not change the curve
+    n = gen_s.size
+    order = np.argsort(gen_key, kind="stable")
     q = gen_key[order]
     miss = (gen_s[order] < tau).astype(np.int64)
     remaining = np.cumsum(miss[::-1])[::-1]  # errors among sorted pairs j..n-1
     cuts = np.concatenate([[0], np.flatnonzero(q[1:] != q[:-1]) + 1])
     kept = n - cuts
     errors = remaining[cuts]
-    error = np.append(errors / kept, 0.0)
-    discard = np.append(cuts / n, 1.0)
-    kept = np.append(kept, 0)
-    errors = np.append(errors, 0)
-    quality_cut = np.append(q[cuts], np.inf)
+    return {
+        "discard": np.append(cuts / n, 1.0),
+        "error": np.append(errors / kept, 0.0),
+        "kept_genuine": np.append(kept, 0).astype(np.int64),
+        "error_count": np.append(errors, 0).astype(np.int64),
+        "quality_cut": np.append(q[cuts], np.inf),
+    }
 
-    limits = np.asarray(tuple(discard_limits), dtype=np.float64)
-    e0 = float(error[0])
-    paucs = np.array([pauc(discard, error, float(lim)) for lim in limits])
-    best = np.array([best_case_area(e0, float(lim)) for lim in limits])
+
+def _edc_dataset(curve: dict[str, np.ndarray], limits: np.ndarray, attrs: dict) -> xr.Dataset:
+    """The curve and its areas up to each discard limit, every variable described."""
+    paucs = np.array([pauc(curve["discard"], curve["error"], float(lim)) for lim in limits])
+    best = np.array([best_case_area(attrs["starting_error"], float(lim)) for lim in limits])
     ds = xr.Dataset(
         {
-            "error": ("discard", error),
-            "kept_genuine": ("discard", kept.astype(np.int64)),
-            "error_count": ("discard", errors.astype(np.int64)),
+            **{name: ("discard", curve[name]) for name in ("error", "kept_genuine", "error_count")},
             "pauc": ("limit", paucs),
             "best_case_area": ("limit", best),
             "pauc_minus_best": ("limit", paucs - best),
         },
-        coords={"discard": discard, "quality_cut": ("discard", quality_cut), "limit": limits},
-        attrs={
-            "protocol": "EDC",
-            "reference": REF_EDC,
-            "error_type": "FNMR",
-            "pair_quality": "min",
-            "threshold": tau,
-            "threshold_source": source,
-            "threshold_target": target,
-            "threshold_rule": {
-                "threshold": "given",
-                "fmr": "np.quantile(impostor similarity, 1 - fmr), linear",
-                "starting_error": "np.quantile(genuine similarity, starting_error), linear",
-            }[source],
-            "error_rule": "genuine pair with similarity < threshold",
-            "starting_error": e0,
-            "fmr_at_threshold": float(np.mean(imp_s >= tau)) if n_imp else math.nan,
-            "genuine_pairs": n,
-            "impostor_pairs": n_imp,
-            "nan_quality_genuine_pairs": int(np.isneginf(gen_key).sum()),
-        },
+        coords={"discard": curve["discard"], "quality_cut": ("discard", curve["quality_cut"]), "limit": limits},
+        attrs=attrs,
     )
-    ds["error"].attrs = {"description": "FNMR of the genuine pairs kept, at the fixed threshold"}
-    ds["kept_genuine"].attrs = {"description": "genuine pairs kept"}
-    ds["error_count"].attrs = {"description": "false non-matches among the genuine pairs kept"}
-    ds["discard"].attrs = {"description": "fraction of genuine pairs discarded (ascending pair quality)"}
-    ds["quality_cut"].attrs = {"description": "lowest pair quality kept (-inf: NaN, ranked lowest; +inf: none kept)"}
-    ds["pauc"].attrs = {"description": "stepwise area under the EDC from 0 to limit (compute_edc_pauc)"}
-    ds["best_case_area"].attrs = {"description": "area under max(0, e0 - x) from 0 to limit"}
-    ds["pauc_minus_best"].attrs = {"description": "pauc - best_case_area"}
+    for name, text in EDC_DESCRIPTIONS.items():
+        ds[name].attrs = {"description": text}
     return ds
 
 
@@ -285,6 +313,37 @@ def erc_threshold(genuine_distance: np.ndarray, impostor_distance: np.ndarray, f
     return float(candidates[i]), float(rates[i])
 
 
+ERC_RULES = {
+    "distance": "arccos(clip(similarity, -1, 1)) / pi",
+    "discard_rule": "drop the first int(u * pairs) of all pairs by ascending pair quality, u in "
+    "np.arange(0, 0.98, {step!r}); stable order for ties",
+    "threshold_rule": "re-computed at each step on the kept pairs: candidate distances of all kept pairs, "
+    "FMR(T) = share of kept impostors with distance <= T, closest to the target FMR, largest T on ties",
+    "fnmr_rule": "1 - (kept genuine with distance < T) / kept genuine",
+    "auc_rule": "trapezoid over x = (100 * discard) / 100 (sklearn.metrics.auc in save_pdf)",
+}
+ERC_VARIABLES = {
+    "fnmr": {
+        "description": "FNMR of the kept genuine pairs at the threshold re-computed on the kept pairs "
+        "(where resolvable = 0: at the closest achievable FMR, as the reference)",
+        "nan_reason": "NaN where no genuine or no impostor pair is kept (the reference gives no number)",
+    },
+    "threshold": {"description": "distance threshold chosen at the target FMR (NaN: no pair to set it)"},
+    "fmr_achieved": {"description": "FMR of the kept impostors at that threshold"},
+    "resolvable": {"description": "1 where kept impostors × FMR >= 1"},
+    "auc": {
+        "description": "trapezoid area under the FNMR over the discard grid (the reference's number)",
+        "nan_reason": "NaN where any FNMR of the row is NaN",
+    },
+    "auc_resolved": {"description": "1 when every step of the row resolves its FMR"},
+    "unresolved_from": {"description": "first discard fraction whose kept impostors cannot resolve the FMR"},
+    "discard": {"description": "target fraction u of all pairs discarded (int(u * pairs) are)"},
+    "kept_genuine": {"description": "genuine pairs kept"},
+    "kept_impostor": {"description": "impostor pairs kept"},
+    "discarded_pairs": {"description": "int(u * pairs): pairs discarded"},
+}
+
+
 def erc(
     similarity: np.ndarray,
     genuine: np.ndarray,
@@ -296,43 +355,24 @@ def erc(
 ) -> xr.Dataset:
     """FNMR ERC at fixed FMRs, after CR-FIQA ``ERC/erc.py`` (``getFNMRFixedTH``) and ``ERC/roc.py``.
 
-    Followed from the reference:
+    Distance = ``arccos(clip(similarity, -1, 1)) / π`` (``distance_``, cosine); pair quality
+    ``min`` (``load_quality_pair``); the steps are :func:`_erc_steps`'s, and the AUC is
+    ``sklearn.metrics.auc`` = trapezoid rule over x = ``(100 * grid) / 100`` (``save_pdf``
+    scales the grid by 100 and back; that is not always the grid itself in float, e.g.
+    0.35000000000000003 becomes 0.35), reproduced here; an AUC over a row with any NaN is NaN.
 
-    - distance = ``arccos(clip(similarity, -1, 1)) / π`` (``distance_``, cosine);
-    - pair quality ``min`` (``load_quality_pair``); pairs sorted ascending (``desc=True``,
-      i.e. every method but PFE, is ``np.argsort(qlts)``: higher quality is better);
-    - discard grid ``np.arange(0, 0.98, step)`` (0.05 there, 20 points); at each ``u`` the
-      first ``int(u * n)`` of ALL ``n`` pairs (genuine and impostor) are dropped, float
-      truncation included (e.g. step 0.3, n 30: u = 0.8999999999999999 drops 26);
-    - at each step the threshold is re-computed on the kept pairs (despite the name
-      ``getFNMRFixedTH``), see :func:`erc_threshold`;
-    - FNMR = ``1 - (kept genuine with distance < T) / kept genuine`` (that arithmetic), i.e.
-      the share with distance >= T;
-    - AUC = ``sklearn.metrics.auc`` = trapezoid rule over x = ``(100 * grid) / 100``
-      (``save_pdf`` scales the grid by 100 and back; that is not always the grid itself
-      in float, e.g. 0.35000000000000003 becomes 0.35), reproduced here.
-
-    Deviations, on purpose:
-
-    - ties in pair quality are kept in input order (stable sort); the reference's
-      ``np.argsort`` default is not stable, so where tied qualities straddle ``int(u*n)``
-      its result depends on the sort implementation, not on the data alone;
-    - where the kept impostors cannot resolve the FMR (kept impostors × FMR < 1) the
-      FNMR is still the reference's (the closest achievable FMR, typically 0), flagged by
-      ``resolvable = 0``; ``unresolved_from`` is the first discard fraction where that
-      happens and ``auc_resolved`` says whether the AUC's whole row resolves;
-    - FNMR is NaN only where the reference gives no number: no genuine pair kept (it
-      divides by zero), or no impostor kept (its FMR is 0/0, and its argmin over NaN
-      picks an arbitrary threshold); an AUC over a row with any NaN is NaN;
-    - NaN pair quality ranks lowest (module docstring).
+    Where the kept impostors cannot resolve the FMR (kept impostors × FMR < 1) the FNMR is
+    still the reference's (the closest achievable FMR, typically 0), flagged by
+    ``resolvable = 0``; ``unresolved_from`` is the first discard fraction where that happens
+    and ``auc_resolved`` says whether the AUC's whole row resolves. NaN pair quality ranks
+    lowest (module docstring).
 
     Returns ``fnmr``, ``threshold`` (distance) and ``fmr_achieved`` (FMR at that
     threshold) and ``resolvable`` over (``fmr``, ``discard``), ``auc`` over ``fmr``, and
     ``kept_genuine``, ``kept_impostor``, ``discarded_pairs`` over ``discard``.
     """
     s, gen, key, n_nan = _pairs(similarity, genuine, quality_a, quality_b)
-    n = int(s.size)
-    if n == 0:
+    if s.size == 0:
         raise ValueError("no pairs to compute an ERC on")
     if not step > 0:
         raise ValueError(f"step {step!r} must be positive")
@@ -341,99 +381,100 @@ def erc(
         raise ValueError(f"fmrs {fmrs!r}: give FMRs in (0, 1)")
     if np.unique(targets).size != targets.size:
         raise ValueError(f"fmrs {fmrs!r} has duplicates")
-
-    distance = np.arccos(np.clip(s, -1.0, 1.0)) / math.pi
-    order = np.argsort(key, kind="stable")
     grid = np.arange(0, 0.98, step)
+    steps = _erc_steps(np.arccos(np.clip(s, -1.0, 1.0)) / math.pi, gen, np.argsort(key, kind="stable"), grid, targets)
+    x = (100 * grid) / 100
+    steps["auc"] = np.array([float(np.trapezoid(row, x)) for row in steps["fnmr"]])
+    unresolved = steps["resolvable"] == 0
+    steps["auc_resolved"] = (~unresolved.any(axis=1)).astype(np.int8)
+    steps["unresolved_from"] = np.where(unresolved.any(axis=1), grid[np.argmax(unresolved, axis=1)], np.nan)
+    attrs = {
+        "protocol": "ERC",
+        "reference": REF_ERC,
+        "error_type": "FNMR",
+        "pair_quality": "min",
+        **ERC_RULES,
+        "discard_rule": ERC_RULES["discard_rule"].format(step=step),
+        "step": float(step),
+        "pairs": int(s.size),
+        "genuine_pairs": int(gen.sum()),
+        "impostor_pairs": int((~gen).sum()),
+        "nan_quality_pairs": n_nan,
+        "resolution": _erc_resolution(steps, grid, targets),
+    }
+    return _erc_dataset(steps, targets, grid, attrs)
+
+
+def _erc_steps(
+    distance: np.ndarray, gen: np.ndarray, order: np.ndarray, grid: np.ndarray, targets: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per target FMR and discard step: FNMR, threshold, achieved FMR, resolvable; per step: what is kept.
+
+    Followed from the reference: pairs sorted ascending (``desc=True``, i.e. every method
+    but PFE, is ``np.argsort(qlts)``: higher quality is better); at each ``u`` of the grid
+    the first ``int(u * n)`` of ALL ``n`` pairs (genuine and impostor) are dropped, float
+    truncation included (e.g. step 0.3, n 30: u = 0.8999999999999999 drops 26); at each step
+    the threshold is re-computed on the kept pairs (despite the name ``getFNMRFixedTH``),
+    see :func:`erc_threshold`; FNMR = ``1 - (kept genuine with distance < T) / kept
+    genuine`` (that arithmetic), i.e. the share with distance >= T.
+
+    Deviations, on purpose: ties in pair quality keep their input order (``order`` is a
+    stable sort; the reference's ``np.argsort`` is not, so where tied qualities straddle
+    ``int(u*n)`` its result depends on the sort implementation, not on the data alone).
+    FNMR is NaN only where the reference gives no number: no genuine pair kept (it divides
+    by zero), or no impostor kept (its FMR is 0/0, and its argmin over NaN picks an
+    arbitrary threshold).
+    """
     shape = (targets.size, grid.size)
-    fnmr = np.full(shape, np.nan)
-    threshold = np.full(shape, np.nan)
-    achieved = np.full(shape, np.nan)
-    resolvable = np.zeros(shape, dtype=np.int8)
-    kept_gen = np.zeros(grid.size, dtype=np.int64)
-    kept_imp = np.zeros(grid.size, dtype=np.int64)
-    dropped = np.zeros(grid.size, dtype=np.int64)
+    out = {name: np.full(shape, np.nan) for name in ("fnmr", "threshold", "fmr_achieved")}
+    out["resolvable"] = np.zeros(shape, dtype=np.int8)
+    out |= {name: np.zeros(grid.size, dtype=np.int64) for name in ("kept_genuine", "kept_impostor", "discarded_pairs")}
     for j, u in enumerate(grid):
-        dropped[j] = int(u * n)
-        kept = order[dropped[j] :]
+        out["discarded_pairs"][j] = int(u * distance.size)
+        kept = order[out["discarded_pairs"][j] :]
         gd = distance[kept][gen[kept]]
         idist = distance[kept][~gen[kept]]
-        kept_gen[j], kept_imp[j] = gd.size, idist.size
-        resolvable[:, j] = [_resolvable(idist.size, float(t)) for t in targets]
+        out["kept_genuine"][j], out["kept_impostor"][j] = gd.size, idist.size
+        out["resolvable"][:, j] = [_resolvable(idist.size, float(t)) for t in targets]
         if idist.size == 0:
             continue
         candidates, rates = _fmr_curve(gd, idist)
         for i, target in enumerate(targets):
             c = _closest(candidates, rates, float(target))
-            threshold[i, j], achieved[i, j] = candidates[c], rates[c]
+            out["threshold"][i, j], out["fmr_achieved"][i, j] = candidates[c], rates[c]
             if gd.size:
-                fnmr[i, j] = 1 - np.count_nonzero(gd < candidates[c]) / gd.size
-    x = (100 * grid) / 100
-    auc = np.array([float(np.trapezoid(row, x)) for row in fnmr])
+                out["fnmr"][i, j] = 1 - np.count_nonzero(gd < candidates[c]) / gd.size
+    return out
 
-    unresolved = resolvable == 0
-    first = np.where(unresolved.any(axis=1), grid[np.argmax(unresolved, axis=1)], np.nan)
+
+def _erc_resolution(steps: dict[str, np.ndarray], grid: np.ndarray, targets: np.ndarray) -> str:
+    """In words: from which discard on each FMR stops resolving, and the steps that keep no pair of a kind."""
+    unresolved = steps["resolvable"] == 0
     summary = [
-        f"fmr={target:g}: not resolvable (kept impostors × FMR < 1) from discard {first[i]:.2f}, "
+        f"fmr={target:g}: not resolvable (kept impostors × FMR < 1) from discard {steps['unresolved_from'][i]:.2f}, "
         f"{int(unresolved[i].sum())} of {grid.size} steps: the reference's number, flagged"
         for i, target in enumerate(targets)
         if unresolved[i].any()
     ]
-    for count, what in ((np.sum(kept_gen == 0), "genuine"), (np.sum(kept_imp == 0), "impostor")):
+    for name, what in (("kept_genuine", "genuine"), ("kept_impostor", "impostor")):
+        count = np.sum(steps[name] == 0)
         if count:
             summary.append(f"{int(count)} of {grid.size} steps keep no {what} pair: NaN")
+    return "; ".join(summary) if summary else "every step resolves every FMR"
+
+
+def _erc_dataset(steps: dict[str, np.ndarray], targets: np.ndarray, grid: np.ndarray, attrs: dict) -> xr.Dataset:
+    """The steps as a Dataset over (fmr, discard), every variable described."""
+    dims = {
+        **{name: ("fmr", "discard") for name in ("fnmr", "threshold", "fmr_achieved", "resolvable")},
+        **{name: ("fmr",) for name in ("auc", "auc_resolved", "unresolved_from")},
+        **{name: ("discard",) for name in ("kept_genuine", "kept_impostor", "discarded_pairs")},
+    }
     ds = xr.Dataset(
-        {
-            "fnmr": (("fmr", "discard"), fnmr),
-            "threshold": (("fmr", "discard"), threshold),
-            "fmr_achieved": (("fmr", "discard"), achieved),
-            "resolvable": (("fmr", "discard"), resolvable),
-            "auc": ("fmr", auc),
-            "auc_resolved": ("fmr", (~unresolved.any(axis=1)).astype(np.int8)),
-            "unresolved_from": ("fmr", first),
-            "kept_genuine": ("discard", kept_gen),
-            "kept_impostor": ("discard", kept_imp),
-            "discarded_pairs": ("discard", dropped),
-        },
-        coords={"fmr": targets, "discard": grid},
-        attrs={
-            "protocol": "ERC",
-            "reference": REF_ERC,
-            "error_type": "FNMR",
-            "pair_quality": "min",
-            "distance": "arccos(clip(similarity, -1, 1)) / pi",
-            "discard_rule": f"drop the first int(u * pairs) of all pairs by ascending pair quality, u in "
-            f"np.arange(0, 0.98, {step!r}); stable order for ties",
-            "threshold_rule": "re-computed at each step on the kept pairs: candidate distances of all kept pairs, "
-            "FMR(T) = share of kept impostors with distance <= T, closest to the target FMR, largest T on ties",
-            "fnmr_rule": "1 - (kept genuine with distance < T) / kept genuine",
-            "auc_rule": "trapezoid over x = (100 * discard) / 100 (sklearn.metrics.auc in save_pdf)",
-            "step": float(step),
-            "pairs": n,
-            "genuine_pairs": int(gen.sum()),
-            "impostor_pairs": int((~gen).sum()),
-            "nan_quality_pairs": n_nan,
-            "resolution": "; ".join(summary) if summary else "every step resolves every FMR",
-        },
+        {name: (dim, steps[name]) for name, dim in dims.items()}, coords={"fmr": targets, "discard": grid}, attrs=attrs
     )
-    ds["fnmr"].attrs = {
-        "description": "FNMR of the kept genuine pairs at the threshold re-computed on the kept pairs "
-        "(where resolvable = 0: at the closest achievable FMR, as the reference)",
-        "nan_reason": "NaN where no genuine or no impostor pair is kept (the reference gives no number)",
-    }
-    ds["threshold"].attrs = {"description": "distance threshold chosen at the target FMR (NaN: no pair to set it)"}
-    ds["fmr_achieved"].attrs = {"description": "FMR of the kept impostors at that threshold"}
-    ds["resolvable"].attrs = {"description": "1 where kept impostors × FMR >= 1"}
-    ds["auc"].attrs = {
-        "description": "trapezoid area under the FNMR over the discard grid (the reference's number)",
-        "nan_reason": "NaN where any FNMR of the row is NaN",
-    }
-    ds["auc_resolved"].attrs = {"description": "1 when every step of the row resolves its FMR"}
-    ds["unresolved_from"].attrs = {"description": "first discard fraction whose kept impostors cannot resolve the FMR"}
-    ds["discard"].attrs = {"description": "target fraction u of all pairs discarded (int(u * pairs) are)"}
-    ds["kept_genuine"].attrs = {"description": "genuine pairs kept"}
-    ds["kept_impostor"].attrs = {"description": "impostor pairs kept"}
-    ds["discarded_pairs"].attrs = {"description": "int(u * pairs): pairs discarded"}
+    for name, attributes in ERC_VARIABLES.items():
+        ds[name].attrs = dict(attributes)
     return ds
 
 
@@ -449,12 +490,8 @@ def edc_obstacle(genuine_pairs: int, impostor_pairs: int, threshold_from: str, t
     """Why an EDC cannot be computed on these pairs ("" when it can)."""
     if genuine_pairs == 0:
         return "no genuine pairs"
-    if threshold_from == "fmr" and not _resolvable(impostor_pairs, target):
-        return (
-            f"FMR {target:g} is not resolvable with {impostor_pairs} impostor pairs "
-            f"(needs >= {math.ceil(1 / target - _RESOLVE_TOL)}); use a larger FMR or a starting FNMR"
-        )
-    return ""
+    why = _unresolvable(impostor_pairs, target) if threshold_from == "fmr" else ""
+    return f"{why}; use a larger FMR or a starting FNMR" if why else ""
 
 
 def _not_computed_edc(limits: Sequence[float]) -> xr.Dataset:

@@ -10,8 +10,8 @@ from amva.datasets.registry import FORMATS as DATASET_FORMATS
 from amva.datasets.registry import photo_sets
 from amva.models import KINDS as MODEL_KINDS
 from amva.models import align_template
-from amva.quality import METHODS as FIQA_METHODS
-from amva.quality import check_entry
+from amva.quality import REGISTRY as FIQA_METHODS
+from amva.quality.config import check_entry
 from amva.schema import canonical, coerce
 from amva.stream import image_count, shard_count
 
@@ -57,8 +57,7 @@ def check_references():
                 f"config fiqa.{name}.model = {spec['model']!r}: not a key of models "
                 f"({', '.join(config['models'])})"
             )
-        if spec["method"] != "scores_file":
-            check_entry(name, spec)
+        check_entry(name, spec)
     for name, spec in config["cams"].items():
         for key in ("fiqa", "datasets"):
             unknown = set(spec.get(key, [])) - set(config[key])
@@ -154,10 +153,8 @@ def fiqa_model_spec(wildcards):
 
 
 def _fiqa_kind(spec):
-    """imported (a score file), model (runs an FR model: GPU jobs) or image (CPU jobs)."""
-    if spec["method"] == "scores_file":
-        return "imported"
-    return "model" if FIQA_METHODS[spec["method"]].needs_model else "image"
+    """The method's kind: model (runs an FR model: GPU jobs), image (CPU jobs) or imported (a score file)."""
+    return FIQA_METHODS[spec["method"]].kind
 
 
 def fiqa_names(kind):
@@ -165,9 +162,10 @@ def fiqa_names(kind):
     return "|".join(n for n, s in config["fiqa"].items() if _fiqa_kind(s) == kind) or "^$"
 
 
-def scores_file(wildcards):
-    """The score file of an imported FIQA; ``{dataset}`` in its path names the dataset."""
-    return fiqa_spec(wildcards)["path"].replace("{dataset}", wildcards.dataset)
+def fiqa_inputs(wildcards):
+    """The files an imported FIQA reads (the options its method's record names); ``{dataset}`` names the dataset."""
+    spec = fiqa_spec(wildcards)
+    return [spec[key].replace("{dataset}", wildcards.dataset) for key in FIQA_METHODS[spec["method"]].inputs]
 
 
 def cam_fiqa(cam):

@@ -36,7 +36,7 @@ rule import_scores:
         fiqa=fiqa_names("imported"),
     input:
         faces="results/{dataset}/faces.nc",
-        scores=scores_file,
+        scores=fiqa_inputs,
     output:
         quality="results/{dataset}/quality/{fiqa}.nc",
         problems="results/{dataset}/quality/{fiqa}.problems.csv",

@@ -56,11 +56,13 @@ import numpy as np
 import torch
 
 from amva.fetch import PackagedFile, cache_path, fetch_files
+from amva.quality.method import Method, Option
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "MODEL_FILES",
     "MODEL_REQUIREMENT",
+    "RECORD",
     "BrisqueModel",
     "brisque",
     "brisque_features",
@@ -304,6 +306,15 @@ def brisque(
         return np.empty(0, dtype=np.float64)
     feats = np.stack([brisque_features(g) for g in grey])
     return svr.predict(feats).astype(np.float64)
+
+
+RECORD = Method(
+    name="brisque",
+    kind="image",
+    higher_is_better=HIGHER_IS_BETTER,
+    fn=brisque,
+    options={"model_dir": Option(str | None, None, "where the LIVE model files are fetched (None: the cache)")},
+)
 
 
 def main(argv: list[str] | None = None) -> int:

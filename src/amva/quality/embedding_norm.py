@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from amva.models import FaceModel
+from amva.quality.method import Method
 
 HIGHER_IS_BETTER: bool = True
 
@@ -19,3 +20,6 @@ def embedding_norm(model: FaceModel, images: torch.Tensor, ids: list[str]) -> np
     """``‖f(x)‖₂`` of the unnormalised embedding per image (higher = better)."""
     del ids  # deterministic: nothing is seeded per image
     return torch.linalg.vector_norm(model(images).double(), dim=1).cpu().numpy()
+
+
+RECORD = Method(name="embedding_norm", kind="model", higher_is_better=HIGHER_IS_BETTER, fn=embedding_norm)

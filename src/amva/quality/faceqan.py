@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from amva.models import FaceModel
 from amva.models.fuse import fused
 from amva.quality.flip import flip_similarity
+from amva.quality.method import SEED, Method, Option
 from amva.quality.serfiq import image_generator
 
 HIGHER_IS_BETTER: bool = True
@@ -123,3 +124,19 @@ def faceqan(
     """FaceQAN quality (higher = better), in [0, 1] unless the mirror similarity is negative."""
     sims, sym = faceqan_parts(model, images, ids, k=k, l=l, eps=eps, seed=seed, chunk=chunk)
     return faceqan_score(sims, sym, p)
+
+
+RECORD = Method(
+    name="faceqan",
+    kind="model",
+    higher_is_better=HIGHER_IS_BETTER,
+    fn=faceqan,
+    options={
+        "k": Option(int, 10, "noisy copies per image (at least 2)"),
+        "l": Option(int, 5, "BIM attack steps per copy (at least 1)"),
+        "eps": Option(float, 0.001, "noise and attack step bound, on [0, 1] pixels"),
+        "p": Option(float, 5, "exponent of the score"),
+        "seed": SEED,
+        "chunk": Option(int, 8, "noisy copies per forward+backward: a speed knob (raise it on a GPU)"),
+    },
+)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from amva.models import FaceModel
+from amva.quality.method import Method
 
 HIGHER_IS_BETTER: bool = True
 
@@ -27,3 +28,6 @@ def flip_consistency(model: FaceModel, images: torch.Tensor, ids: list[str]) -> 
     """Cosine similarity of each face's embedding with its mirror's (higher = better)."""
     del ids  # deterministic: nothing is seeded per image
     return flip_similarity(model, images).double().cpu().numpy()
+
+
+RECORD = Method(name="flip_consistency", kind="model", higher_is_better=HIGHER_IS_BETTER, fn=flip_consistency)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from amva.models import FaceModel
+from amva.quality.method import Method, Option
 
 HIGHER_IS_BETTER: bool = False
 
@@ -85,3 +86,12 @@ def grafiqs(model: FaceModel, images: torch.Tensor, ids: list[str], chunk: int =
         _, grad = grafiqs_loss_and_gradient(model, images[a : a + chunk])
         out.append(grad.abs().flatten(1).sum(dim=1).double() / scale)
     return torch.cat(out).cpu().numpy()
+
+
+RECORD = Method(
+    name="grafiqs",
+    kind="model",
+    higher_is_better=HIGHER_IS_BETTER,
+    fn=grafiqs,
+    options={"chunk": Option(int, 16, "images per forward/backward: a speed knob (scores do not depend on it)")},
+)

@@ -84,12 +84,14 @@ import torch
 
 from amva.datasets.align import ARCFACE_TEMPLATE
 from amva.face_mask import face_mask
+from amva.quality.method import Method, Option
 
 __all__ = [
     "HIGHER_IS_BETTER",
     "MAPPINGS",
     "MEASURES",
     "METHODS",
+    "RECORDS",
     "luminance",
     "native",
     "quality",
@@ -381,4 +383,18 @@ METHODS: dict[str, Callable[..., np.ndarray]] = {
     **{f"ofiq_{m}": _ofiq_method(m, summary) for m, summary in _SUMMARIES.items()},
     "sharpness": sharpness,
 }
-"""Config name -> FIQA function, for the registry in :mod:`amva.quality`."""
+"""Method name -> FIQA function."""
+
+_MARGIN = Option(float, 0.5, "margin of the face mask the measure is taken in")
+_ROUNDED = Option(bool, False, "round to integers, as OFIQ does")
+RECORDS: tuple[Method, ...] = tuple(
+    Method(
+        name=name,
+        kind="image",
+        higher_is_better=HIGHER_IS_BETTER,
+        fn=fn,
+        options={"margin": _MARGIN} if fn is sharpness else {"margin": _MARGIN, "rounded": _ROUNDED},
+    )
+    for name, fn in METHODS.items()
+)
+"""The records of :data:`METHODS`, for the registry in :mod:`amva.quality`."""

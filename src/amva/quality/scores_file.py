@@ -52,6 +52,7 @@ import pandas as pd
 import xarray as xr
 
 from amva.datasets.align import IMAGE_SUFFIXES  # extensions an exported image may carry when its id has none
+from amva.quality.method import Method, Option, quality_dataset
 
 Format = Literal["auto", "path_score", "csv", "ofiq"]
 FORMATS = ("auto", "path_score", "csv", "ofiq")
@@ -208,30 +209,20 @@ def _pick(name: str | None, header: list[str], what: str, path: Path, default: s
     return header.index(name)
 
 
-def _parse_table(
-    text: str,
-    path: Path,
-    fmt: str,
-    column: str | None,
-    id_column: str | None,
-    strip_prefix: str | None,
-) -> _Parsed:
-    lines = text.splitlines()
-    header_line = next((line for line in lines if line.strip()), None)
-    if header_line is None:
-        raise ValueError(f"{path}: the file is empty")
+Rows = list[tuple[int, list[str]]]  # (line number, fields) of every non-blank row after the header
+
+
+def _delimiter(fmt: str, header_line: str) -> str:
+    """``;`` for OFIQ; else the first of ``,``, tab and ``;`` that the header line holds (``,`` if none)."""
     if fmt == "ofiq":
-        delimiter = ";"
-    elif "," in header_line:
-        delimiter = ","
-    elif "\t" in header_line:
-        delimiter = "\t"
-    elif ";" in header_line:
-        delimiter = ";"
-    else:
-        delimiter = ","
+        return ";"
+    return next((d for d in (",", "\t", ";") if d in header_line), ",")
+
+
+def _read_rows(lines: list[str], delimiter: str, fmt: str, path: Path) -> tuple[list[str], Rows]:
+    """The header and the rows; a csv file whose first row holds numbers has no header (columns "0", "1", ...)."""
     reader = csv.reader(lines, delimiter=delimiter)
-    rows: list[tuple[int, list[str]]] = []
+    rows: Rows = []
     header: list[str] | None = None
     for row in reader:
         if not any(field.strip() for field in row):
@@ -245,65 +236,89 @@ def _parse_table(
         rows.append((reader.line_num, row))
     assert header is not None
     if fmt == "csv" and len(header) > 1 and all(_parse_float(h) is not None for h in header[1:]):
-        # no header: the first row is data; columns are named by position
         rows.insert(0, (header_number, header))
         header = [str(i) for i in range(len(header))]
     if len(set(header)) != len(header):
         dup = sorted({h for h in header if header.count(h) > 1})
         raise ValueError(f"{path}: column names repeat in the header: {', '.join(map(repr, dup))}")
+    return header, rows
 
+
+def _columns(
+    fmt: str, header: list[str], rows: Rows, column: str | None, id_column: str | None, path: Path
+) -> tuple[int, int]:
+    """The indices of the id and the score column: as named, else OFIQ's defaults or the one numeric column."""
     if fmt == "ofiq":
         id_idx = _pick(id_column, header, "id", path, "Filename" if "Filename" in header else header[0])
-        score_idx = _pick(column, header, "score", path, OFIQ_DEFAULT_COLUMN)
-    else:
-        id_idx = _pick(id_column, header, "id", path, header[0])
-        if column is not None:
-            score_idx = _pick(column, header, "score", path)
-        else:
-            numeric = [i for i in range(len(header)) if i != id_idx and _mostly_numeric(rows, i)]
-            if len(numeric) != 1:
-                others = [header[i] for i in range(len(header)) if i != id_idx]
-                if not numeric:
-                    raise ValueError(
-                        f"{path}: no numeric score column besides id column {header[id_idx]!r}; "
-                        f"the columns are {', '.join(map(repr, others))}; name one with column=..."
-                    )
-                raise ValueError(
-                    f"{path}: several numeric columns ({', '.join(repr(header[i]) for i in numeric)}); "
-                    f"pick the score with column=..."
-                )
-            score_idx = numeric[0]
+        return id_idx, _pick(column, header, "score", path, OFIQ_DEFAULT_COLUMN)
+    id_idx = _pick(id_column, header, "id", path, header[0])
+    if column is not None:
+        return id_idx, _pick(column, header, "score", path)
+    numeric = [i for i in range(len(header)) if i != id_idx and _mostly_numeric(rows, i)]
+    if not numeric:
+        others = [header[i] for i in range(len(header)) if i != id_idx]
+        raise ValueError(
+            f"{path}: no numeric score column besides id column {header[id_idx]!r}; "
+            f"the columns are {', '.join(map(repr, others))}; name one with column=..."
+        )
+    if len(numeric) > 1:
+        raise ValueError(
+            f"{path}: several numeric columns ({', '.join(repr(header[i]) for i in numeric)}); "
+            f"pick the score with column=..."
+        )
+    return id_idx, numeric[0]
+
+
+def _row_entry(
+    number: int, row: list[str], width: int, id_idx: int, score_idx: int, score_name: str, delimiter: str
+) -> tuple[str, float] | dict[str, str]:
+    """The path as written and the score of one row, or the problem that makes it unreadable."""
+    written = row[id_idx].strip() if id_idx < len(row) else ""
+    if score_idx >= len(row) or id_idx >= len(row):
+        reason = f"line {number}: {len(row)} fields, the header has {width}"
+        return _problem("unparsable", written or _short(delimiter.join(row)), reason)
+    if not written:
+        return _problem("unparsable", _short(delimiter.join(row)), f"line {number}: no path")
+    raw_text = row[score_idx].strip()
+    score = _parse_float(raw_text)
+    if score is None or not math.isfinite(score):
+        reason = "empty score" if not raw_text else f"could not read a score from {_short(raw_text)!r}"
+        return _problem("unparsable", written, f"line {number}: {reason} in column {score_name!r}")
+    return written, score
+
+
+def _parse_table(
+    text: str,
+    path: Path,
+    fmt: str,
+    column: str | None,
+    id_column: str | None,
+    strip_prefix: str | None,
+) -> _Parsed:
+    """The score lines of a csv or OFIQ table, and the rows that could not be read."""
+    lines = text.splitlines()
+    header_line = next((line for line in lines if line.strip()), None)
+    if header_line is None:
+        raise ValueError(f"{path}: the file is empty")
+    delimiter = _delimiter(fmt, header_line)
+    header, rows = _read_rows(lines, delimiter, fmt, path)
+    id_idx, score_idx = _columns(fmt, header, rows, column, id_column, path)
     score_name = header[score_idx]
     ofiq_scalar = fmt == "ofiq" and score_name.endswith(".scalar")
-
     entries, problems = [], []
     for number, row in rows:
-        written = row[id_idx].strip() if id_idx < len(row) else ""
-        if score_idx >= len(row) or id_idx >= len(row):
-            problems.append(
-                _problem(
-                    "unparsable",
-                    written or _short(delimiter.join(row)),
-                    f"line {number}: {len(row)} fields, the header has {len(header)}",
-                )
-            )
+        read = _row_entry(number, row, len(header), id_idx, score_idx, score_name, delimiter)
+        if isinstance(read, dict):
+            problems.append(read)
             continue
-        if not written:
-            problems.append(_problem("unparsable", _short(delimiter.join(row)), f"line {number}: no path"))
-            continue
-        raw_text = row[score_idx].strip()
-        score = _parse_float(raw_text)
-        if score is None or not math.isfinite(score):
-            reason = "empty score" if not raw_text else f"could not read a score from {_short(raw_text)!r}"
-            problems.append(_problem("unparsable", written, f"line {number}: {reason} in column {score_name!r}"))
-            continue
+        written, score = read
         if ofiq_scalar and score == OFIQ_FAILED:
             score = math.nan
         entries.append(_Entry(normalise_path(written, strip_prefix), written, score, number))
     return _Parsed(entries, problems, fmt, score_name)
 
 
-def _mostly_numeric(rows: list[tuple[int, list[str]]], i: int) -> bool:
+def _mostly_numeric(rows: Rows, i: int) -> bool:
     values = [row[i].strip() for _, row in rows if i < len(row) and row[i].strip()]
     good = sum(_parse_float(v) is not None for v in values)
     return bool(values) and good * 2 > len(values)
@@ -399,79 +414,81 @@ def import_scores(
     if not 0.0 <= min_coverage <= 1.0:
         raise ValueError(f"min_coverage must be within 0..1, got {min_coverage}")
     ids = [str(i) for i in ids]
-    matcher = _Matcher(ids)
     parsed = _parse(path, fmt, column, id_column, strip_prefix)
-    name = Path(path).name
-    problems = list(parsed.problems)
+    per_id, matching = _match(parsed.entries, _Matcher(ids))
+    values, scoring = _scores(ids, per_id, parsed.column, Path(path).name)
+    table = _problem_table([*parsed.problems, *matching, *scoring])
+    matched = int(np.isfinite(values).sum())
+    coverage = matched / len(ids) if ids else 1.0
+    if coverage < min_coverage:
+        raise ValueError(_coverage_message(path, parsed, ids, values, matched, coverage, min_coverage, table))
+    ds = quality_dataset(
+        np.array(ids, dtype=object),
+        values,
+        method,
+        higher_is_better,
+        f"the tool wrote it ({Path(path).name}, {parsed.column})",
+        scores_file=str(path),
+        scores_format=parsed.fmt,
+        scores_column=parsed.column,
+        coverage=coverage,
+    )
+    return ds, table
 
+
+def _match(entries: list[_Entry], matcher: _Matcher) -> tuple[dict[str, list[_Entry]], list[dict[str, str]]]:
+    """The score lines of each image id, and the lines that name no image or several."""
     per_id: dict[str, list[_Entry]] = {}
-    for entry in parsed.entries:
+    problems = []
+    for entry in entries:
         hits = matcher.match(entry.key)
         if len(hits) == 1:
             per_id.setdefault(hits[0], []).append(entry)
         elif hits:
             shown = ", ".join(hits[:_SHOW]) + (f", ... ({len(hits)} in all)" if len(hits) > _SHOW else "")
-            problems.append(
-                _problem(
-                    "ambiguous",
-                    entry.written,
-                    f"line {entry.line}: matches {len(hits)} images by suffix ({shown}); "
-                    "set strip_prefix so that the path names one",
-                )
+            reason = (
+                f"line {entry.line}: matches {len(hits)} images by suffix ({shown}); "
+                "set strip_prefix so that the path names one"
             )
+            problems.append(_problem("ambiguous", entry.written, reason))
         else:
             problems.append(_problem("extra", entry.written, f"line {entry.line}: not in the dataset"))
+    return per_id, problems
 
+
+def _scores(
+    ids: list[str], per_id: dict[str, list[_Entry]], column: str, name: str
+) -> tuple[np.ndarray, list[dict[str, str]]]:
+    """Each id's score (NaN where it has none, only failed ones, or different ones), and why it has none."""
     values = np.full(len(ids), np.nan)
-    id_problems: list[dict[str, str]] = []
+    problems = []
     for i, image_id in enumerate(ids):
         entries = per_id.get(image_id)
         if not entries:
-            id_problems.append(_problem("missing", image_id, f"no score in {name}"))
+            problems.append(_problem("missing", image_id, f"no score in {name}"))
             continue
         usable = sorted({e.score for e in entries if not math.isnan(e.score)})
         if not usable:
-            id_problems.append(
-                _problem("failed", image_id, f"line {entries[0].line}: {parsed.column} could not be assessed (-1)")
+            problems.append(
+                _problem("failed", image_id, f"line {entries[0].line}: {column} could not be assessed (-1)")
             )
         elif len(usable) > 1:
             lines = ", ".join(str(e.line) for e in entries)
-            id_problems.append(
-                _problem(
-                    "duplicate",
-                    image_id,
-                    f"listed {len(entries)} times with different scores "
-                    f"({', '.join(f'{v:g}' for v in usable)}; lines {lines})",
-                )
+            reason = (
+                f"listed {len(entries)} times with different scores "
+                f"({', '.join(f'{v:g}' for v in usable)}; lines {lines})"
             )
+            problems.append(_problem("duplicate", image_id, reason))
         else:
             values[i] = usable[0]
-    problems += id_problems
+    return values, problems
+
+
+def _problem_table(problems: list[dict[str, str]]) -> pd.DataFrame:
+    """The problems as a table, kind by kind in the order of PROBLEM_KINDS (file order within a kind)."""
     order = {k: n for n, k in enumerate(PROBLEM_KINDS)}
     table = pd.DataFrame(problems, columns=PROBLEM_COLUMNS)
-    table = table.sort_values("kind", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
-
-    matched = int(np.isfinite(values).sum())
-    coverage = matched / len(ids) if ids else 1.0
-    if coverage < min_coverage:
-        raise ValueError(_coverage_message(path, parsed, ids, values, matched, coverage, min_coverage, table))
-
-    ds = xr.Dataset(
-        {"quality": ("image", values if higher_is_better else -values), "raw": ("image", values)},
-        coords={"image": np.array(ids, dtype=object)},
-        attrs={
-            "method": method,
-            "higher_is_better_raw": int(higher_is_better),
-            "oriented": "higher = better",
-            "scores_file": str(path),
-            "scores_format": parsed.fmt,
-            "scores_column": parsed.column,
-            "coverage": coverage,
-        },
-    )
-    ds["quality"].attrs = {"description": f"{method} quality, higher = better"}
-    ds["raw"].attrs = {"description": f"{method} score as the tool wrote it ({name}, {parsed.column})"}
-    return ds, table
+    return table.sort_values("kind", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
 
 
 def _coverage_message(
@@ -503,3 +520,21 @@ def _coverage_message(
     floor = math.floor(coverage * 100) / 100
     msg += f" To import anyway, leaving those images NaN, pass min_coverage={floor:g} (or lower)."
     return msg
+
+
+RECORD = Method(
+    name="scores_file",
+    kind="imported",
+    higher_is_better=None,
+    options={
+        "path": Option(str, None, "the tool's score file", required=True),
+        "format": Option(str, "auto", f"how the file is laid out: {', '.join(FORMATS)}"),
+        "column": Option(str | None, None, "the score column (csv, ofiq)"),
+        "id_column": Option(str | None, None, "the image path column (csv, ofiq)"),
+        "strip_prefix": Option(str | None, None, "removed from the paths before matching"),
+        "higher_is_better": Option(bool, True, "the direction of the tool's score"),
+        "min_coverage": Option(float, 1.0, "the share of the images that must get a score"),
+    },
+    inputs=("path",),
+)
+"""Imported scores: :func:`import_scores` reads them (its ``fmt`` is the option ``format``)."""

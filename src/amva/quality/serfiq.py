@@ -21,6 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from amva.models import FaceModel
+from amva.quality.method import SEED, Method, Option
+
+HIGHER_IS_BETTER: bool = True
 
 Folded = tuple[torch.Tensor, torch.Tensor]
 
@@ -136,3 +139,16 @@ def serfiq(
         raise ValueError(f"SER-FIQ T = {T}: needs at least 2 stochastic passes")
     gens = [image_generator(seed, i, images.device) for i in ids]
     return serfiq_from_features(model, model.pre_dropout(images), gens, T, dropout).cpu().numpy()
+
+
+RECORD = Method(
+    name="serfiq",
+    kind="model",
+    higher_is_better=HIGHER_IS_BETTER,
+    fn=serfiq,
+    options={
+        "T": Option(int, 100, "stochastic passes of the head (at least 2)"),
+        "dropout": Option(float, 0.5, "dropout rate of the passes, in [0, 1)"),
+        "seed": SEED,
+    },
+)
