@@ -42,7 +42,7 @@ STAGES = {
     "Grad-CAM": "results/scale/sface/cam/gradcam.nc",
     "sharpness": "results/scale/quality/sharpness.nc",
     "embedding_norm": "results/scale/quality/embedding_norm.nc",
-    "bins + variation": "results/scale/sface/gradcam/amva/sharpness.nc",
+    "bins + variation": "results/scale/sface/gradcam/variation/sharpness.nc",
 }
 
 

@@ -12,7 +12,7 @@ with log_to(sm.log[0]) as log:
     keys = [tuple(k.split("|")) for k in sm.params.analyses]
     results = {
         key: read_dataset(path, required=("region_mean", "region_mean_ci", "contrast_ci", "perm_p_value_image_level"))
-        for key, path in zip(keys, sm.input.amva, strict=True)
+        for key, path in zip(keys, sm.input.variation, strict=True)
     }
     evaluations = {
         tuple(k.split("|")): read_dataset(path, required=("pauc", "auc"))

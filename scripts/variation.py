@@ -4,14 +4,14 @@ from amva.face_mask import face_mask
 from amva.io import read_dataset, write_dataset
 from amva.runlog import log_to
 from amva.stream import open_lazy
-from amva.variation import amva
+from amva.variation import variation
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]) as log, open_lazy(sm.input.cam, required=("maps",)) as cams:  # binned maps read, not all
     bins = read_dataset(sm.input.bins, required=("bin", "bin_name"))
     mask = face_mask(cams.sizes["y"], sm.params.face_mask["margin"], sm.params.template)
     stats = sm.params.statistics  # schema defaults filled
-    ds = amva(cams["maps"], bins, mask, int(sm.params.seed), stats["n_boot"], stats["n_perm"], stats["min_groups"])
+    ds = variation(cams["maps"], bins, mask, int(sm.params.seed), stats["n_boot"], stats["n_perm"], stats["min_groups"])
     ds.attrs.update(layer=cams.attrs["layer"], target=cams.attrs["target"], cam_method=cams.attrs["cam_method"])
     config = {
         "face_mask": {**sm.params.face_mask, "template": sm.params.template},

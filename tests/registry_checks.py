@@ -8,7 +8,8 @@ import jsonschema
 import yaml
 from conftest import ROOT
 
-from amva.datasets.format import Option, Record
+from amva.datasets.format import Record
+from amva.options import Option
 
 SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
 JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}

@@ -63,7 +63,7 @@ def test_a_number_on_the_command_line_validates_and_reruns_only_what_it_changes(
     assert {job.rule for job in jobs} == {"edc", "edc_chart", "summary", "all"}
     assert sum(job.rule == "edc" for job in jobs) == 4  # one per FIQA
     jobs = dry_run(tiny_run, "--config", "statistics={n_perm: 200}")
-    assert {job.rule for job in jobs} == {"amva", "figures", "region_table", "summary", "all"}
+    assert {job.rule for job in jobs} == {"variation", "figures", "region_table", "summary", "all"}
 
 
 def test_a_user_config_replaces_the_demo(tmp_path, demo_sources):

@@ -12,7 +12,7 @@ import xarray as xr
 from amva.bins import bins_dataset
 from amva.face_mask import face_mask, region_weights
 from amva.resampling import Design, _permuted_membership, bootstrap_region_means, permutation_test
-from amva.variation import amva
+from amva.variation import variation
 
 SIZE = 12
 INSIDE = np.zeros((SIZE, SIZE), bool)
@@ -140,7 +140,7 @@ def test_amva_reports_grouped_and_image_level_inference_and_the_make_up():
     x_h, g_h = x_h[2:], g_h[2:]  # equal sizes for high_low bins: 22 / 22 (HIGH: 12 of photo0)
     maps, bins = as_amva_inputs(x_h, x_l, g_h, g_l)
     mask = xr.DataArray(INSIDE, dims=("y", "x"), coords={"y": np.arange(SIZE), "x": np.arange(SIZE)})
-    ds = amva(maps, bins, mask, seed=0, n_boot=200, n_perm=199)
+    ds = variation(maps, bins, mask, seed=0, n_boot=200, n_perm=199)
     assert ds["perm_p_value_image_level"].item() < 0.01 and ds["perm_p_value"].item() > 0.05
     assert ds.attrs["group_by"] == "photo" and "grouped by photo" in ds.attrs["inference"]
     assert ds["bin_groups"].values.tolist() == [6, 6] and ds["bin_groups_used"].values.tolist() == [6, 6]
@@ -161,7 +161,7 @@ def test_amva_with_one_image_per_group_says_the_two_coincide():
     x = rng.random((12, (SIZE * 4) ** 2))
     ids = np.array([f"face{i}" for i in range(12)])
     maps, bins = as_amva_inputs(x[:6], x[6:], ids[:6], ids[6:], size=SIZE * 4)
-    ds = amva(maps, bins, mask, seed=0, n_boot=100, n_perm=99)
+    ds = variation(maps, bins, mask, seed=0, n_boot=100, n_perm=99)
     assert ds.attrs["inference"].startswith("every group is one image")
     for name in ("perm_p_value", "perm_ratio_p_value", "region_mean_ci", "contrast_ci"):
         np.testing.assert_array_equal(ds[name].values, ds[name + "_image_level"].values)

@@ -59,7 +59,7 @@ def slurm_jobs(tiny_run: Path, *args: str) -> dict[str, list[Job]]:
 def test_slurm_profile_requests_gpus_for_model_jobs_and_defaults_for_the_rest(tiny_run, profile):
     assert profile["executor"] == "slurm"  # the plugin must load for the profile to parse at all
     jobs = slurm_jobs(tiny_run)
-    expected = {"embeddings", "cam", "cam_gather", "quality", "image_quality", "bins", "amva", "edc", "figures"}
+    expected = {"embeddings", "cam", "cam_gather", "quality", "image_quality", "bins", "variation", "edc", "figures"}
     assert expected <= set(jobs)
     defaults = profile["default-resources"]
     for rule, rule_jobs in jobs.items():
@@ -151,12 +151,12 @@ def test_a_config_change_reruns_only_what_depends_on_it(tiny_run, change):
         assert "figures" in scheduled and scheduled <= REPORT_RULES
     elif change is _bins:
         # bins feed the AMVA statistics, their figures and the CAMs that map binned images only
-        assert {"bins", "amva", "figures"} <= scheduled
-        assert scheduled <= {"bins", "amva", "cam", "cam_gather"} | REPORT_RULES
+        assert {"bins", "variation", "figures"} <= scheduled
+        assert scheduled <= {"bins", "variation", "cam", "cam_gather"} | REPORT_RULES
         assert {job.wildcards["cam"] for job in jobs if job.rule in ("cam", "cam_gather")} == binned_cams
     else:
-        assert {"image_quality", "bins", "edc", "amva", "figures"} <= scheduled  # dynamic range needs no GPU
-        assert scheduled <= {"image_quality", "bins", "edc", "amva"} | REPORT_RULES
+        assert {"image_quality", "bins", "edc", "variation", "figures"} <= scheduled  # dynamic range needs no GPU
+        assert scheduled <= {"image_quality", "bins", "edc", "variation"} | REPORT_RULES
         assert {job.wildcards["fiqa"] for job in jobs if "fiqa" in job.wildcards} == {"dynamic_range"}
 
 

@@ -3,6 +3,7 @@ with the records, and a method of one's own (a plugin module) runs through the c
 
 import os
 import re
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -35,22 +36,22 @@ def test_schema_names_the_builtin_methods_and_targets():
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_every_option_is_in_the_schema_with_its_type_and_no_default(method):
-    for option in METHODS[method].options:
-        prop = CAMS[option.name]
+    for name, option in METHODS[method].options.items():
+        prop = CAMS[name]
         if option.choices:
-            assert prop["enum"] == list(option.choices), option.name
+            assert prop["enum"] == list(option.choices), name
         else:
-            assert prop["type"] == JSON_TYPES[option.type], option.name
-        assert "default" not in prop, f"{option.name}: a schema default would change other methods' params"
+            assert prop["type"] == JSON_TYPES[option.type], name
+        assert "default" not in prop, f"{name}: a schema default would change other methods' params"
 
 
 def test_the_documented_table_lists_every_method_and_option_with_its_default():
     table = cams_table()
     for name, cls in METHODS.items():
         assert f"`{name}`" in table["method"][1], name
-        for option in cls.options:
+        for key, option in cls.options.items():
             shown = str(option.default).lower() if isinstance(option.default, bool) else option.default  # YAML
-            assert table[option.name][0] == f"`{shown}`", option.name
+            assert table[key][0] == f"`{shown}`", key
     assert table["batch_size"][0] == "`4`; Score-CAM `1`"
     assert BaseCAM.default_batch_size == 4 and METHODS["scorecam"].default_batch_size == 1
 
@@ -70,7 +71,7 @@ def test_a_record_is_checked_when_it_registers():
 
     class Shadowing(BaseCAM):
         name, default_target = "shadowing", None
-        options = (Option("weights", float, 1.0, "clashes with BaseCAM.weights"),)
+        options: ClassVar = {"weights": Option(float, 1.0, "clashes with BaseCAM.weights")}
 
     with pytest.raises(TypeError, match=r"options \['weights'\] would shadow"):
         register(Shadowing)
@@ -88,7 +89,7 @@ from amva.cam import BaseCAM, Option, register
 class OnesCAM(BaseCAM):
     name = "ones"
     default_target = None
-    options = (Option("weight", float, 1.0, "every channel's weight"),)
+    options = {"weight": Option(float, 1.0, "every channel's weight")}
 
     def weights(self, x, acts, emb, grads):
         return torch.full(acts.shape[:2], float(self.weight), dtype=acts.dtype)
@@ -111,7 +112,7 @@ def test_a_plugin_cam_runs_through_the_config_and_the_workflow(plugin, demo_sour
     cfg = tiny_config(link_photos(workdir, demo_sources))
     cfg["fiqa"] = {"sharpness": {"method": "sharpness"}}
     cfg["cams"] = {"toy": {"method": "ones", "weight": 2.0}}
-    proc = snakemake(workdir, "--cores", "2", "results/tiny/sface/toy/amva/sharpness.nc", config=cfg)
+    proc = snakemake(workdir, "--cores", "2", "results/tiny/sface/toy/variation/sharpness.nc", config=cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
     maps = read_dataset(workdir / "results/tiny/sface/cam/toy.nc")
     assert maps.attrs["cam_method"] == "ones" and maps.sizes["image"] == 20
@@ -123,7 +124,7 @@ def test_a_plugin_cam_runs_through_the_config_and_the_workflow(plugin, demo_sour
     mean = np.maximum(acts.mean(axis=1), 0)
     lo, hi = mean.min(axis=(1, 2), keepdims=True), mean.max(axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(maps["maps_native"].sel(image=ids).values, (mean - lo) / (hi - lo), atol=1e-5)
-    assert read_dataset(workdir / "results/tiny/sface/toy/amva/sharpness.nc")["d_amv"].notnull().all()
+    assert read_dataset(workdir / "results/tiny/sface/toy/variation/sharpness.nc")["d_amv"].notnull().all()
 
 
 @pytest.mark.parametrize(

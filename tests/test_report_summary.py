@@ -32,7 +32,7 @@ ANALYSES = [
 @pytest.fixture(scope="module")
 def files(tiny_run):
     res = tiny_run / "results/tiny/sface"
-    amva = {key: read_dataset(res / f"{key[2]}/amva/{key[3]}.nc") for key in ANALYSES}
+    amva = {key: read_dataset(res / f"{key[2]}/variation/{key[3]}.nc") for key in ANALYSES}
     edc = {
         ("tiny", "sface", f): read_dataset(res / f"edc/{f}.nc") for f in ("serfiq", "brisque", "sharpness", "imported")
     }

@@ -11,7 +11,7 @@ from amva.face_mask import face_mask
 from amva.io import write_dataset
 from amva.kde import gaussian_kde, scott_bandwidth
 from amva.resampling import bootstrap_region_means, permutation_test
-from amva.variation import amva, set_statistics
+from amva.variation import set_statistics, variation
 
 
 def quality(values):
@@ -77,7 +77,7 @@ def test_amva_regions_and_d_amv(contrast):
     assert ds["d_amv_normalised"].max().item() == pytest.approx(1.0)
     assert ds["bin_size"].values.tolist() == [n, n]
     with pytest.raises(ValueError, match="no activation map"):
-        amva(maps.drop_sel(image=["l3"]), bins, mask)
+        variation(maps.drop_sel(image=["l3"]), bins, mask)
 
 
 # --- distributions, profiles, deviations, uncertainty --------------------------------------
@@ -116,7 +116,7 @@ def contrast():
     high = np.clip(base + rng.normal(0, 0.02, (n, 112, 112)), 0, 1)
     low = np.clip(base + np.where(mask.values, 0.02, 0.3) * rng.normal(0, 1, (n, 112, 112)), 0, 1)
     maps, bins = make_inputs(high, low, extra=[base])
-    return maps, bins, mask, high, low, amva(maps, bins, mask, seed=3, n_boot=200, n_perm=500)
+    return maps, bins, mask, high, low, variation(maps, bins, mask, seed=3, n_boot=200, n_perm=500)
 
 
 def test_kde_matches_direct_sum_and_scipy():
@@ -269,17 +269,17 @@ def test_exchangeable_amva_and_seed_determinism():
     mask = face_mask(112, 0.5)
     x = smooth_maps(rng, 24)
     maps, bins = make_inputs(x[:12], x[12:])
-    ds = amva(maps, bins, mask, seed=0, n_boot=100, n_perm=200)
+    ds = variation(maps, bins, mask, seed=0, n_boot=100, n_perm=200)
     assert ds["perm_p_value"].item() > 0.05
-    again = amva(maps, bins, mask, seed=0, n_boot=100, n_perm=200)
+    again = variation(maps, bins, mask, seed=0, n_boot=100, n_perm=200)
     xr.testing.assert_identical(ds, again)
-    other = amva(maps, bins, mask, seed=1, n_boot=100, n_perm=200)
+    other = variation(maps, bins, mask, seed=1, n_boot=100, n_perm=200)
     assert not np.array_equal(other["region_mean_ci"].values, ds["region_mean_ci"].values, equal_nan=True)
     assert other["perm_p_value"].item() != ds["perm_p_value"].item()
-    skipped = amva(maps, bins, mask, n_boot=0, n_perm=0)
+    skipped = variation(maps, bins, mask, n_boot=0, n_perm=0)
     assert skipped["region_mean_ci"].isnull().all() and np.isnan(skipped["perm_p_value"].item())
     with pytest.raises(ValueError, match="n_perm"):
-        amva(maps, bins, mask, n_perm=-1)
+        variation(maps, bins, mask, n_perm=-1)
 
 
 def test_quantile_bins_use_best_bin_and_write_netcdf(tmp_path):
@@ -291,12 +291,12 @@ def test_quantile_bins_use_best_bin_and_write_netcdf(tmp_path):
         y=np.arange(112), x=np.arange(112)
     )
     q = xr.Dataset({"quality": xr.DataArray(np.arange(12.0), coords={"image": ids}, dims="image")})
-    ds = amva(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50, min_groups=2)
+    ds = variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50, min_groups=2)
     assert ds["bin"].values.tolist() == ["q3", "q2", "q1"] and "d_amv" not in ds
     assert ds.attrs["reference_bin"] == "q3" and ds.attrs["contrast_bins"] == "q1 vs q3"
     np.testing.assert_allclose(ds["deviation"].sel(image="i0"), np.abs(x[8:].mean(0) - x[0]), rtol=1e-5, atol=1e-6)
     assert ds["region_mean_ci"].sel(stat="amv").notnull().all()
-    too_few = amva(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50)  # 4 images < 5 groups
+    too_few = variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50)  # 4 images < 5 groups
     assert too_few["region_mean_ci"].isnull().all() and too_few.attrs["enough_groups"] == 0
     assert np.isfinite(too_few["perm_p_value"].item())  # the test still runs; the report withholds it
     path = write_dataset(ds, tmp_path / "amva.nc")
@@ -318,5 +318,5 @@ def test_lazy_maps_read_in_chunks_give_the_same_statistics(contrast, tmp_path, m
     path = write_dataset(xr.Dataset({"maps": maps}), tmp_path / "cam.nc")
     monkeypatch.setattr(amva.variation, "_DEVIATION_CHUNK", 3)  # 21 images: 7 reads
     with open_lazy(path, required=("maps",)) as cams:
-        ds = amva.variation.amva(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500)
+        ds = amva.variation.variation(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500)
     xr.testing.assert_allclose(ds.drop_attrs(), expected.drop_attrs(), rtol=1e-6)

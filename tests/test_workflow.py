@@ -30,7 +30,7 @@ def test_outputs_exist_with_logs_and_provenance(run):
         "tiny/bins/serfiq.nc",
         "tiny/sface/embeddings.nc",
         "tiny/sface/cam/gradcam.nc",
-        "tiny/sface/gradcam/amva/serfiq.nc",
+        "tiny/sface/gradcam/variation/serfiq.nc",
         "tiny/sface/edc/serfiq.nc",
         "report/tiny/sface/gradcam/serfiq/maps.png",
         "report/tiny/sface/edc.svg",
@@ -52,7 +52,7 @@ def test_maps_bins_and_statistics_agree(run):
     binned = read_dataset(res / "sface/cam/gradcam_binned.nc")
     labels = bins["bin"]
     assert sorted(binned["image"].values) == sorted(labels["image"].values[labels.values != ""])
-    ds = read_dataset(res / "sface/gradcam/amva/serfiq.nc")
+    ds = read_dataset(res / "sface/gradcam/variation/serfiq.nc")
     assert ds["bin_size"].values.tolist() == [5, 5]  # matched: one HIGH and one LOW image per photo
     assert ds["bin_groups"].values.tolist() == [5, 5] and ds["makeup_tvd"].item() == 0
     assert ds.attrs["group_by"] == "source" and ds.attrs["enough_groups"] == 1
@@ -85,7 +85,7 @@ def test_fiqa_methods_tables_and_imports(run):
     assert len(agreement) == 6 and {"high_overlap", "low_overlap"} <= set(agreement.columns)
     regions = pd.read_csv(run / "results/report/regions.csv")
     assert len(regions) == (4 + 1) * 2 * 2  # (gradcam x 4 FIQA + gradcam_binned x serfiq) x bins x stats
-    assert not (res / "sface/gradcam_binned/amva/brisque.nc").exists()
+    assert not (res / "sface/gradcam_binned/variation/brisque.nc").exists()
     amv = regions[regions["statistic"] == "amv"]
     assert amv["perm_p_value"].between(0, 1).all()
     assert ((amv["outside_ci_lower"] <= amv["outside"]) & (amv["outside"] <= amv["outside_ci_upper"])).all()
@@ -196,7 +196,7 @@ def test_every_cam_method_runs_through_the_workflow(run, tmp_path, sface):
         "layercam": {"method": "layercam", "fiqa": ["serfiq"]},
         "eigencam": {"method": "eigencam", "fiqa": ["serfiq"]},
     }
-    targets = [f"results/tiny/sface/{cam}/amva/serfiq.nc" for cam in cfg["cams"]]
+    targets = [f"results/tiny/sface/{cam}/variation/serfiq.nc" for cam in cfg["cams"]]
     proc = snakemake(tmp_path, "--cores", "2", *targets, config=cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
     faces = read_dataset(tmp_path / "results/tiny/faces.nc")
@@ -209,7 +209,7 @@ def test_every_cam_method_runs_through_the_workflow(run, tmp_path, sface):
         cam = make_cam(sface, spec["method"], layer=spec.get("layer", "auto"))
         direct = cam(to_tensor(faces["pixels"].sel(image=ids).values)).maps.numpy()
         np.testing.assert_allclose(maps["maps"].sel(image=ids).values, direct, atol=1e-4, err_msg=name)
-        assert read_dataset(tmp_path / f"results/tiny/sface/{name}/amva/serfiq.nc")["d_amv"].notnull().all()
+        assert read_dataset(tmp_path / f"results/tiny/sface/{name}/variation/serfiq.nc")["d_amv"].notnull().all()
 
 
 def test_cam_shards_gather_to_the_maps_of_one_job(run, tmp_path):

@@ -51,7 +51,7 @@ def _check_count(name: str, value: int) -> int:
     return int(value)
 
 
-def amva(
+def variation(
     maps: xr.DataArray,
     bins: xr.Dataset,
     mask: xr.DataArray,

@@ -35,7 +35,7 @@ ENV = "../../envs/amva.yaml" if config["device"] == "cpu" else "../../envs/amva-
 SCRIPTS = "../../scripts"
 # the keys of a cams: entry that are not its method's options: the schema's, less the registered methods' options
 CAM_ENTRY_KEYS = set(SCHEMA["properties"]["cams"]["additionalProperties"]["properties"]) - {
-    option.name for cam in CAM_METHODS.values() for option in cam.options
+    name for cam in CAM_METHODS.values() for name in cam.options
 }
 
 
@@ -212,12 +212,12 @@ def dataset_fiqa_files(pattern):
     return files
 
 
-def amva_results(wildcards):
-    return [f"results/{a['dataset']}/{a['model']}/{a['cam']}/amva/{a['fiqa']}.nc" for a in analyses()]
+def variation_results(wildcards):
+    return [f"results/{a['dataset']}/{a['model']}/{a['cam']}/variation/{a['fiqa']}.nc" for a in analyses()]
 
 
 def analysis_keys(wildcards):
-    """One ``dataset|model|cam|fiqa`` string per AMVA result, in the order of amva_results()."""
+    """One ``dataset|model|cam|fiqa`` string per AMVA result, in the order of variation_results()."""
     return ["|".join(a.values()) for a in analyses()]
 
 

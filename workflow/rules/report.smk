@@ -9,7 +9,7 @@ DATASET_MODEL = "{dataset} / {model}"
 
 rule figures:
     input:
-        amva="results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
+        variation="results/{dataset}/{model}/{cam}/variation/{fiqa}.nc",
         faces=model_faces,
     output:
         maps=report(
@@ -88,7 +88,7 @@ rule edc_chart:
 
 rule region_table:
     input:
-        amva_results,
+        variation_results,
     output:
         report(
             "results/report/regions.csv",
@@ -109,7 +109,7 @@ rule region_table:
 
 rule summary:
     input:
-        amva=amva_results,
+        variation=variation_results,
         edc=edc_results,
         rejected=expand("results/{dataset}/rejected.csv", dataset=config["datasets"]),
         faces=expand("results/{dataset}/faces.nc", dataset=config["datasets"]),  # image counts

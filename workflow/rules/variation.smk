@@ -1,16 +1,16 @@
-rule amva:
+rule variation:
     input:
         cam="results/{dataset}/{model}/cam/{cam}.nc",
         bins="results/{dataset}/bins/{fiqa}.nc",
     output:
-        "results/{dataset}/{model}/{cam}/amva/{fiqa}.nc",
+        "results/{dataset}/{model}/{cam}/variation/{fiqa}.nc",
     params:
         face_mask=config["face_mask"],
         template=model_template,
         statistics=config["statistics"],
         seed=config["seed"],
     log:
-        "logs/amva/{dataset}/{model}/{cam}/{fiqa}.log",
+        "logs/variation/{dataset}/{model}/{cam}/{fiqa}.log",
     conda:
         ENV
     script:

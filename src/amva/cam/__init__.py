@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from amva.cam.base import BaseCAM, CamResult, Option
+from amva.cam.base import BaseCAM, CamResult
 from amva.cam.eigencam import EigenCAM
 from amva.cam.gradcam import GradCAM
 from amva.cam.gradcampp import GradCAMPlusPlus
@@ -20,6 +20,7 @@ from amva.cam.layercam import LayerCAM
 from amva.cam.registry import METHODS, get_method, load_plugins, register
 from amva.cam.scorecam import ScoreCAM
 from amva.cam.targets import get_target
+from amva.options import Option
 
 __all__ = [
     "METHODS",
@@ -47,7 +48,7 @@ def make_cam(model: nn.Module, method: str, target: str = "default", layer: str 
 
 def cam_from_config(model: nn.Module, spec: dict[str, Any]) -> BaseCAM:
     """The CAM of a ``cams:`` entry: its method, target, layer and the method's own options."""
-    options = {option.name: spec[option.name] for option in get_method(spec["method"]).options if option.name in spec}
+    options = {name: spec[name] for name in get_method(spec["method"]).options if name in spec}
     return make_cam(model, spec["method"], spec.get("target", "default"), spec.get("layer", "auto"), **options)
 
 

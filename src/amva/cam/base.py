@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from amva.cam.targets import Target
+from amva.options import Option
 
 EPS = 1e-7
 
@@ -55,26 +56,6 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
 
 
-@dataclass(frozen=True)
-class Option:
-    """One option of a CAM method: a keyword argument of its class and a key of its ``cams:`` entry."""
-
-    name: str
-    type: type[bool] | type[int] | type[float] | type[str]
-    default: Any
-    meaning: str  # one line, for the docs
-    choices: tuple[str, ...] = ()
-
-    def check(self, value: Any) -> Any:
-        """``value`` if it has the option's type (an int passes for a float); else an error naming the option."""
-        kinds = (int, float) if self.type is float else (self.type,)
-        if not isinstance(value, kinds) or isinstance(value, bool) != (self.type is bool):
-            raise ValueError(f"{self.name} = {value!r}: expected {self.type.__name__}")
-        if self.choices and value not in self.choices:
-            raise ValueError(f"{self.name} = {value!r}: use one of {', '.join(map(repr, self.choices))}")
-        return value
-
-
 @dataclass
 class CamResult:
     """Maps at input resolution, at the layer's native resolution, and the weights."""
@@ -97,7 +78,7 @@ class BaseCAM(ABC):
     name: ClassVar[str]  # the config's ``method``
     default_target: ClassVar[str | None]  # a name in amva.cam.targets; None: the method uses no target
     needs_gradients: ClassVar[bool] = False  # gradient CAMs: the self-cosine (zero gradient) is refused
-    options: ClassVar[tuple[Option, ...]] = ()
+    options: ClassVar[Mapping[str, Option]] = {}
     # images per call unless a config says; perturbation CAMs (Score-CAM: 1) batch their masked inputs instead
     default_batch_size: ClassVar[int] = 4
     last_scores: torch.Tensor | None = None  # set by methods that score channels (Score-CAM)
@@ -123,14 +104,13 @@ class BaseCAM(ABC):
     @classmethod
     def option_values(cls, given: Mapping[str, Any]) -> dict[str, Any]:
         """Every option of the method: ``given`` checked by name and type, the others at their defaults."""
-        names = [option.name for option in cls.options]
-        unknown = set(given) - set(names)
+        unknown = set(given) - set(cls.options)
         if unknown:
             raise ValueError(
                 f"{', '.join(sorted(unknown))}: not an option of CAM method {cls.name!r}; "
-                f"its options: {', '.join(names) or 'none'}"
+                f"its options: {', '.join(cls.options) or 'none'}"
             )
-        return {option.name: option.check(given.get(option.name, option.default)) for option in cls.options}
+        return {name: option.check(name, given.get(name, option.default)) for name, option in cls.options.items()}
 
     @contextmanager
     def _hook(self, store: dict[str, torch.Tensor]) -> Iterator[None]:

@@ -29,7 +29,7 @@ def register(cls: CAM) -> CAM:
         raise ValueError(f"CAM method {name!r} is registered already, by {METHODS[name].__qualname__}")
     if cls.default_target is not None:
         get_target(cls.default_target)
-    shadowed = {option.name for option in cls.options} & (set(dir(cls)) | {"model", "target", "layer"})
+    shadowed = set(cls.options) & (set(dir(cls)) | {"model", "target", "layer"})
     if shadowed:
         raise TypeError(f"{cls.__qualname__}: options {sorted(shadowed)} would shadow attributes of the CAM")
     METHODS[name] = cls

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from amva.cam.base import EPS, BaseCAM, Option
+from amva.cam.base import EPS, BaseCAM
 from amva.cam.registry import register
 from amva.cam.targets import Target
 from amva.models.fuse import fuse_conv_bn
+from amva.options import Option
 
 
 def frozen_graph(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
@@ -37,6 +39,9 @@ def frozen_graph(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
         example = torch.zeros(shape, device=next(model.parameters()).device)
         traced = torch.jit.trace(model.eval(), example, check_trace=False)
         return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+
+
+WEIGHTINGS = ("softmax", "raw")
 
 
 @register
@@ -58,13 +63,13 @@ class ScoreCAM(BaseCAM):
     name = "scorecam"
     default_target = "self_cosine"
     default_batch_size = 1  # one image at a time: its masked inputs, masks_per_pass at once, are the batch
-    options = (
-        Option("masks_per_pass", int, 4, "masked inputs per forward (4 is fastest on CPUs)"),
-        Option("weighting", str, "softmax", "channel weights: softmax of the scores, or raw", ("softmax", "raw")),
-        Option("temperature", float, 1.0, "softmax temperature"),
-        Option("fuse", bool, True, "masked passes on a BN-folded copy, on CPUs frozen into oneDNN kernels"),
-        Option("autocast", bool, False, "masked passes in bfloat16 autocast (approximate)"),
-    )
+    options: ClassVar[Mapping[str, Option]] = {
+        "masks_per_pass": Option(int, 4, "masked inputs per forward (4 is fastest on CPUs)"),
+        "weighting": Option(str, "softmax", "channel weights: softmax of the scores, or raw", choices=WEIGHTINGS),
+        "temperature": Option(float, 1.0, "softmax temperature"),
+        "fuse": Option(bool, True, "masked passes on a BN-folded copy, on CPUs frozen into oneDNN kernels"),
+        "autocast": Option(bool, False, "masked passes in bfloat16 autocast (approximate)"),
+    }
 
     def __init__(self, model: nn.Module, target: Target | None = None, layer: str = "auto", **options: Any) -> None:
         super().__init__(model, target, layer, **options)

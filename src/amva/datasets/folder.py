@@ -12,7 +12,8 @@ from typing import Any
 
 from amva.datasets.align import IMAGE_SUFFIXES, Rejection
 from amva.datasets.common import Entry, Listing, Options, load_entries, sample
-from amva.datasets.format import DatasetFormat, Option
+from amva.datasets.format import DatasetFormat
+from amva.options import Option
 
 
 def read_folder(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from amva.options import Option
+
 if TYPE_CHECKING:
     from amva.datasets.common import Listing, Options
 
@@ -22,22 +24,6 @@ if TYPE_CHECKING:
 
 Fetcher = Callable[[Path], Sized]
 """Fetches a named photo set into a folder; what it fetched (its length is logged)."""
-
-
-@dataclass(frozen=True)
-class Option:
-    """A key of a config entry: the type of its value, its default (None: none), what it means.
-
-    ``choices``: the values it takes (of each item, for a list). ``path``: a file or folder the
-    build reads, which the workflow tracks as an input (in the order the options are declared).
-    """
-
-    type: type
-    default: Any
-    meaning: str
-    required: bool = False
-    choices: tuple[Any, ...] = ()
-    path: bool = False
 
 
 FETCHED_TO = Option(str, None, "where the photos are fetched to", path=True)

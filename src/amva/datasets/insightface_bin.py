@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from amva.datasets.common import Entry, Listing, Options, Pair, load_entries, sample
-from amva.datasets.format import DatasetFormat, Option
+from amva.datasets.format import DatasetFormat
+from amva.options import Option
 
 ALLOWED_GLOBALS = frozenset(
     {

@@ -17,7 +17,8 @@ from typing import Any
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
 from amva.datasets.folder import ROOT, folder_entries
-from amva.datasets.format import DatasetFormat, Option
+from amva.datasets.format import DatasetFormat
+from amva.options import Option
 
 
 def lfw_id(name: str, number: str) -> str:

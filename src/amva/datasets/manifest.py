@@ -20,7 +20,8 @@ import pandas as pd
 
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, inside, load_entries, sample
-from amva.datasets.format import DatasetFormat, Option
+from amva.datasets.format import DatasetFormat
+from amva.options import Option
 
 LANDMARK_COLUMNS = [f"{c}{i}" for i in range(1, 6) for c in "xy"]
 RESERVED_NAMES = frozenset(

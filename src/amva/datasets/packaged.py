@@ -32,8 +32,9 @@ from typing import Any
 
 from amva.datasets.align import FaceDetector, Rejection, align_to_template
 from amva.datasets.common import Entry, FaceImage, Listing, Options, decode_image, load_entries
-from amva.datasets.format import FETCHED_TO, DatasetFormat, Option
+from amva.datasets.format import FETCHED_TO, DatasetFormat
 from amva.fetch import PackagedFile, fetch_files
+from amva.options import Option
 
 MIN_FACE = 40  # px: the narrowest face box cropped from a group photo
 

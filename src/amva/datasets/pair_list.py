@@ -21,7 +21,8 @@ from typing import Any
 from amva.datasets.align import Rejection
 from amva.datasets.common import Entry, Listing, Options, Pair, inside, load_entries, sample
 from amva.datasets.folder import ROOT
-from amva.datasets.format import DatasetFormat, Option
+from amva.datasets.format import DatasetFormat
+from amva.options import Option
 
 
 def read_pair_list(root: Path, spec: Mapping[str, Any], opts: Options) -> Listing:

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from amva.datasets.format import Option, Record
+from amva.datasets.format import Record
+from amva.options import Option
 
 
 class FaceModel(Protocol):

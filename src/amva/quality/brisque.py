@@ -56,7 +56,8 @@ import numpy as np
 import torch
 
 from amva.fetch import PackagedFile, cache_path, fetch_files
-from amva.quality.method import Method, Option
+from amva.options import Option
+from amva.quality.method import Method
 
 __all__ = [
     "HIGHER_IS_BETTER",

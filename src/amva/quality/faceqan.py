@@ -42,8 +42,9 @@ import torch.nn.functional as F
 
 from amva.models import FaceModel
 from amva.models.fuse import fused
+from amva.options import Option
 from amva.quality.flip import flip_similarity
-from amva.quality.method import SEED, Method, Option
+from amva.quality.method import SEED, Method
 from amva.quality.serfiq import image_generator
 
 HIGHER_IS_BETTER: bool = True

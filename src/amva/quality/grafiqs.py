@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from amva.models import FaceModel
-from amva.quality.method import Method, Option
+from amva.options import Option
+from amva.quality.method import Method
 
 HIGHER_IS_BETTER: bool = False
 

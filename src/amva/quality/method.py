@@ -16,22 +16,11 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from amva.options import Option
+
 Kind = Literal["model", "image", "imported"]
 """``model``: computed with an FR model (a GPU job where there is one); ``image``: from the pixels
 alone (a CPU job); ``imported``: read from the score file of a tool amva does not run."""
-
-
-@dataclass(frozen=True)
-class Option:
-    """One option of a method: the type its value has, its default and what it means.
-
-    ``required`` options have no default: a caller must give them.
-    """
-
-    type: Any
-    default: Any
-    meaning: str
-    required: bool = False
 
 
 SEED = Option(int, 0, "seeds each image's random draws, so a score does not depend on the batch")

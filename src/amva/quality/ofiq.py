@@ -84,7 +84,8 @@ import torch
 
 from amva.datasets.align import ARCFACE_TEMPLATE
 from amva.face_mask import face_mask
-from amva.quality.method import Method, Option
+from amva.options import Option
+from amva.quality.method import Method
 
 __all__ = [
     "HIGHER_IS_BETTER",

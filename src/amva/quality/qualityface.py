@@ -41,7 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from amva.fetch import PackagedFile, cache_path, fetch_files
-from amva.quality.method import Method, Option
+from amva.options import Option
+from amva.quality.method import Method
 
 __all__ = [
     "CHECKPOINT_SHA256",

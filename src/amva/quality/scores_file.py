@@ -52,7 +52,8 @@ import pandas as pd
 import xarray as xr
 
 from amva.datasets.align import IMAGE_SUFFIXES  # extensions an exported image may carry when its id has none
-from amva.quality.method import Method, Option, quality_dataset
+from amva.options import Option
+from amva.quality.method import Method, quality_dataset
 
 Format = Literal["auto", "path_score", "csv", "ofiq"]
 FORMATS = ("auto", "path_score", "csv", "ofiq")

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from amva.models import FaceModel
-from amva.quality.method import SEED, Method, Option
+from amva.options import Option
+from amva.quality.method import SEED, Method
 
 HIGHER_IS_BETTER: bool = True
 
