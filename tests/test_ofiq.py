@@ -123,9 +123,13 @@ def test_grey_at_the_ideal_level():
     assert q("ofiq_luminance_variance", grey)[0] == 0
     assert q("ofiq_dynamic_range", grey)[0] == 0
     assert q("sharpness", grey)[0] == 0
-    # a neutral grey has a* < 0 by a hair (D50 rounding): the worst native value 100. OFIQ itself
-    # short-circuits images with R = G = B everywhere to d = 0 (IsColoured); amva does not
-    assert nat["natural_colour"][0] == 100 and q("ofiq_natural_colour", grey)[0] < 0.01
+    # R = G = B everywhere is not colour (OFIQ's IsColoured, NaturalColour.cpp): d = 0, quality 100 ...
+    assert nat["natural_colour"][0] == 0 and q("ofiq_natural_colour", grey)[0] == 100
+    # ... but one coloured pixel, even outside the zones, makes it colour again: a neutral grey in the
+    # zones has a* < 0 by a hair (D50 rounding), the worst native value 100
+    tinted = grey.clone()
+    tinted[0, 0, 0, 0] += 1
+    assert ofiq.native(tinted)["natural_colour"][0] == 100 and q("ofiq_natural_colour", tinted)[0] < 0.01
 
 
 def test_black_and_white_images():

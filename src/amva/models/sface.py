@@ -144,15 +144,15 @@ def _expect(ok: bool, what: str) -> None:
         raise ValueError(f"SFace ONNX graph does not match the torch architecture: {what}")
 
 
-def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
-    """Dequantise the ONNX weights into an fp32 SFace state_dict, checking every op on the way."""
+def _fold(graph: Any) -> tuple[dict[str, np.ndarray], list[tuple[Any, dict[str, Any]]]]:
+    """The graph's constants (weight-only DequantizeLinear, constant Reshape and Constant folded)
+    and the chain of compute nodes with their attributes."""
     import onnx
     from onnx import numpy_helper
 
-    graph = onnx.load(str(path)).graph
     const: dict[str, np.ndarray] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     chain: list[tuple[Any, dict[str, Any]]] = []
-    for node in graph.node:  # fold the weight-producing subgraph, keep the compute chain
+    for node in graph.node:
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "DequantizeLinear":
             q, scale, *zp = (const[i] for i in node.input if i)
@@ -165,16 +165,23 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
             const[node.output[0]] = numpy_helper.to_array(attrs["value"])
         else:
             chain.append((node, attrs))
+    return const, chain
 
-    model = SFace()
-    blocks = list(model.body.named_children())
-    ops = ["Sub", "Mul"] + ["Conv", "BatchNormalization", "PRelu"] * len(blocks)
+
+def _check_chain(chain: list[tuple[Any, dict[str, Any]]], graph: Any, blocks: int) -> None:
+    """The compute chain is SFace's: the expected ops, starting at the image input, each fed by the one before."""
+    ops = ["Sub", "Mul"] + ["Conv", "BatchNormalization", "PRelu"] * blocks
     ops += ["BatchNormalization", "Dropout", "Flatten", "Gemm", "BatchNormalization"]
     _expect([n.op_type for n, _ in chain] == ops, f"op sequence {[n.op_type for n, _ in chain]}")
     _expect(chain[0][0].input[0] == graph.input[0].name, "chain does not start at the image input")
     for (prev, _), (node, _) in itertools.pairwise(chain):
         _expect(node.input[0] == prev.output[0], f"{node.name} is not fed by {prev.name}")
 
+
+def _chain_parameters(
+    model: SFace, chain: list[tuple[Any, dict[str, Any]]], const: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """SFace's parameters from the checked chain, every attribute checked against the module's."""
     sd: dict[str, np.ndarray] = {}
 
     def param(node: Any, i: int) -> np.ndarray:
@@ -188,7 +195,7 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
     it = iter(chain)
     sub, mul = next(it)[0], next(it)[0]
     sd["input_mean"], sd["input_scale"] = param(sub, 1).reshape(()), param(mul, 1).reshape(())
-    for name, block in blocks:
+    for name, block in model.body.named_children():
         (conv, ca), (bn, ba), (act, _) = next(it), next(it), next(it)
         c = block.conv
         _expect(
@@ -215,7 +222,18 @@ def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
     )
     sd["fc.weight"], sd["fc.bias"] = param(gemm, 1), param(gemm, 2)
     batchnorm("bn_fc", model.bn_fc, bnfc, bfa)
+    return sd
 
+
+def _onnx_state_dict(path: Path) -> dict[str, Tensor]:
+    """Dequantise the ONNX weights into an fp32 SFace state_dict, checking every op on the way."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    const, chain = _fold(graph)
+    model = SFace()
+    _check_chain(chain, graph, len(list(model.body.children())))
+    sd = _chain_parameters(model, chain, const)
     ref = model.state_dict()
     # np.array (not ascontiguousarray, which promotes 0-d to 1-d) keeps the scalar buffers' shape
     out = {k: torch.from_numpy(np.array(v, dtype=np.float32, order="C")) for k, v in sd.items()}

@@ -58,8 +58,8 @@ Measures (native value -> quality component value, OFIQ constants):
     CIE's 24389 / 27); native value = distance of (a*, b*) from the box a* in [5, 25],
     b* in [5, 35], or 100 if a* < 0 or b* < 0 (NaturalColour.cpp); mapped with
     h = 200, a = 1, s = -1, x0 = 0, w = 10, i.e. ``200 * (1 - sig(d, 0, 10))``: 100 inside
-    the box. Unlike OFIQ, an image with R = G = B everywhere is not special-cased (OFIQ's
-    ``IsColoured`` check gives it d = 0, quality 100); here it is measured like any other.
+    the box. An image with R = G = B in every pixel is not colour (OFIQ's ``IsColoured``):
+    d = 0, quality 100, as OFIQ gives it.
 ``sharpness``
     *not* OFIQ's sharpness (a random forest on Laplacian/Sobel features whose model is
     not reproduced here): variance of the 3x3 Laplacian (``cv2.Laplacian`` ksize 1,
@@ -323,7 +323,9 @@ def _native_one(name: str, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
             return np.minimum(zh[0], zh[1]).sum(axis=1)
         masked_rgb = np.where(mask[None, :, :, None], rgb, 0)
         reduced = np.concatenate([_zone(masked_rgb, z) for z in zones], axis=2)
-        return _natural_colour_distance(*_lab_ab(reduced.reshape(rgb.shape[0], -1, 3).mean(axis=1)))
+        distance = _natural_colour_distance(*_lab_ab(reduced.reshape(rgb.shape[0], -1, 3).mean(axis=1)))
+        coloured = ((rgb[..., 0] != rgb[..., 1]) | (rgb[..., 0] != rgb[..., 2])).any(axis=(1, 2))
+        return np.where(coloured, distance, 0.0)  # OFIQ's IsColoured: a grey image is not judged on colour
     hist = _histograms(lum, mask)
     levels = np.arange(256) / 255.0
     if name == "luminance_mean":
