@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CORES ?= all
 
-.PHONY: setup run test report report-zip lint clean
+.PHONY: setup run test test-cluster report report-zip lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src scripts tests bench
 	$(BIN)/python -m amva.datasets.demo fetch resources/demo
 	$(BIN)/pytest
+
+# The workflow on a real one-node SLURM cluster through the executor plugin (minutes; as root:
+# tests/cluster/start-slurm.sh installs and starts the daemons). Not part of `make test`.
+test-cluster: $(STAMP)
+	$(BIN)/python -m amva.datasets.demo fetch resources/demo
+	$(BIN)/pytest tests/cluster -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check src scripts tests bench
