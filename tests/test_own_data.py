@@ -114,3 +114,4 @@ def test_no_genuine_pairs_means_no_edc_said_in_words(own_run):
     assert (summary["bins"] == "high 3 / low 3").all() and (summary["high_groups"] == 3).all()
     page = (own_run / "results/report/summary.html").read_text()
     assert "mine: EDC not computed: no genuine pairs" in page and "mine: ERC not computed: no genuine pairs" in page
+    assert "one image each: image-level" in page

@@ -220,6 +220,8 @@ def findings(summary: pd.DataFrame) -> list[str]:
         after_holm = int((holm(testable["outside_amv_p_value"].to_numpy()) < 0.05).sum())
         image_level = part[part["outside_amv_p_value_image_level"] < 0.05]
         group_by = ", ".join(dict.fromkeys(part["group_by"]))
+        if part["inference"].str.startswith("every group is one image").all():
+            group_by += ", one image each: image-level"
         text = (
             f"<b>{html.escape(str(dataset))} / {html.escape(str(model))} / {html.escape(str(cam))}</b> "
             f"(groups: {html.escape(group_by)}): LOW's outside AM-V exceeds HIGH's for "
