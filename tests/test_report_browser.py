@@ -210,7 +210,11 @@ def test_report_loads_offline_without_errors_and_renders_results(page, tiny_run)
     assert set(categories["tiny / sface"]) == {"» all FIQA", "serfiq", "brisque", "sharpness", "imported"}
     assert len(categories["tiny / sface"]["serfiq"]) == 2 * 5  # two CAMs x five figures
     labels = client.evaluate(session, "results['results/report/tiny/sface/gradcam/brisque/maps.png'].labels")
-    assert labels == {"figure": "1 MAM / AM-V / D-AM-V maps", "CAM": "gradcam", "bins": "HIGH/LOW, k = 4"}
+    assert labels == {
+        "figure": "1 MAM / AM-V / D-AM-V maps",
+        "CAM": "gradcam",
+        "bins": "matched HIGH/LOW, k = 1 (groups: source)",
+    }
 
     sizes = client.evaluate(session, CHECK_RESULTS)
     assert len(sizes) == 5 * 5 + 2  # five analyses x five figures, EDC and ERC
