@@ -7,6 +7,7 @@ import io
 import json
 import re
 import warnings
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import NamedTuple
 
@@ -72,7 +73,7 @@ class ResidualBlock(nn.Module):
         return self.body(x) + self.down(x)
 
 
-class Exported(nn.Module):
+class Exported(nn.Module, ABC):
     """A small FR net split as amva splits it: ``features`` (the embedding layer's input), ``tail``.
 
     ``flat`` is how the embedding leaves the graph: ``"flatten"`` (an ONNX Flatten) or
@@ -88,8 +89,9 @@ class Exported(nn.Module):
         super().__init__()
         self.flat = flat
 
+    @abstractmethod
     def body(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The net up to the embedding layer's input, from normalised pixels."""
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The embedding layer's input, from [0, 255] pixels."""
@@ -99,8 +101,9 @@ class Exported(nn.Module):
             x = (x - 127.5) / 127.5
         return self.body(x)
 
+    @abstractmethod
     def tail(self, f: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The embedding layer (and what follows it) on ``features``."""
 
     def flatten(self, x: torch.Tensor) -> torch.Tensor:
         if self.flat == "reshape" and self.exporting:

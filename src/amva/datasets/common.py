@@ -233,6 +233,19 @@ def _face(rgb: np.ndarray, entry: Entry, opts: Options, detector: FaceDetector |
     return FaceImage(entry.id, entry.identity, face, lm, det.score, len(faces), entry.labels)
 
 
+def entry_pixels(entry: Entry, opts: Options) -> np.ndarray:
+    """An entry's image as RGB uint8: its bytes or file, checked and decoded; ValueError naming it if it cannot be."""
+    where = entry.where or str(entry.path)
+    if entry.data is not None:
+        data = entry.data
+    else:
+        try:
+            data = Path(entry.path).read_bytes()  # type: ignore[arg-type]
+        except OSError as err:
+            raise ValueError(f"cannot read image {where}: {err.strerror or err}") from None
+    return decode_image(data, entry.id, where, opts.max_pixels, opts.color_order)
+
+
 def load_entries(
     entries: Iterable[Entry], opts: Options, detector: FaceDetector | None = None
 ) -> Iterator[FaceImage | Rejection]:
@@ -245,14 +258,7 @@ def load_entries(
             continue
         seen[entry.id] = where
         try:
-            if entry.data is not None:
-                data = entry.data
-            else:
-                try:
-                    data = Path(entry.path).read_bytes()  # type: ignore[arg-type]
-                except OSError as err:
-                    raise ValueError(f"cannot read image {where}: {err.strerror or err}") from None
-            rgb = decode_image(data, entry.id, where, opts.max_pixels, opts.color_order)
+            rgb = entry_pixels(entry, opts)
             if detector is None and entry.landmarks is None and not opts.aligned:
                 detector = FaceDetector()
             face = _face(rgb, entry, opts, detector)

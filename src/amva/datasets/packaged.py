@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from amva.datasets.align import FaceDetector, Rejection, align_to_template
-from amva.datasets.common import Entry, FaceImage, Listing, Options, decode_image, load_entries
+from amva.datasets.common import Entry, FaceImage, Listing, Options, entry_pixels, load_entries
 from amva.datasets.format import FETCHED_TO, DatasetFormat
 from amva.fetch import PackagedFile, fetch_files
 from amva.options import Option
@@ -196,8 +196,8 @@ def _every_face(
     """Each face of at least ``min_face`` px of every photo, as its own image ``<photo>#<k>`` (largest first)."""
     for entry in entries:
         try:
-            rgb = decode_image(Path(entry.path).read_bytes(), entry.id, str(entry.path), opts.max_pixels)
-        except (OSError, ValueError) as err:
+            rgb = entry_pixels(entry, opts)
+        except ValueError as err:
             yield Rejection(entry.id, str(entry.path), str(err))
             continue
         detector = detector or FaceDetector()
