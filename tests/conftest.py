@@ -1,5 +1,6 @@
 """Shared fixtures: the demo photos, fetched once per session into a cache dir; one tiny workflow run."""
 
+import json
 import os
 import re
 import subprocess
@@ -12,6 +13,14 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_PIXELS = ROOT / "tests" / "data" / "demo_pixels.json"
+"""The demo ladder's pixel record: every pinned-pixel test reads it, and one command rewrites it:
+``python -m amva.datasets.demo record resources/demo tests/data/demo_pixels.json``."""
+
+
+def demo_pixel_record(template: str = "arcface112") -> dict:
+    """The recorded pixels (sha256 per image, per tile and of all) of the default ladder in ``template``."""
+    return json.loads(DEMO_PIXELS.read_text())["templates"][template]
 
 
 @pytest.fixture(scope="session")

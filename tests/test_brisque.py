@@ -1,6 +1,5 @@
 """BRISQUE against an independent reference (OpenCV contrib features, libsvm on the LIVE model)."""
 
-import hashlib
 import json
 import pickle
 import shutil
@@ -10,9 +9,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import demo_pixel_record
 
 import amva.fetch
 import amva.quality.brisque as bq
+from amva.datasets.pixel_record import differences
 from amva.models import to_tensor
 from amva.quality.brisque import (
     HIGHER_IS_BETTER,
@@ -44,17 +45,19 @@ def scored(demo, model_dir):
 
 @pytest.fixture(scope="module")
 def reference_faces(demo):
+    """The faces the reference was made from: the built demo must be the recorded one, and the
+    reference must have been made from the recorded one."""
     faces = demo[0]
-    out = {}
-    for image_id, ref in REFERENCE.items():
-        rgb = np.ascontiguousarray(faces["pixels"].sel(image=image_id).values)
-        if hashlib.sha256(rgb.tobytes()).hexdigest() != ref["rgb_sha256"]:
-            pytest.fail(
-                f"demo face {image_id} is not the one tests/data/brisque_reference.json was made from; "
-                "regenerate the fixture with the script stored in its produced_by.script"
-            )
-        out[image_id] = rgb
-    return out
+    recorded = demo_pixel_record()
+    ids = faces["image"].values.tolist()
+    changed = differences(recorded, ids, faces["pixels"].values)
+    assert not changed, "the demo is not the recorded one (see test_reproducible):\n" + "\n".join(changed[:5])
+    stale = [i for i, ref in REFERENCE.items() if recorded["images"][i]["sha256"] != ref["rgb_sha256"]]
+    assert not stale, (
+        f"tests/data/brisque_reference.json was made from another demo ({stale[:3]}); "
+        "regenerate it with the script stored in its produced_by.script"
+    )
+    return {i: np.ascontiguousarray(faces["pixels"].sel(image=i).values) for i in REFERENCE}
 
 
 def has_flat_pixels(rgb: np.ndarray) -> bool:

@@ -9,17 +9,23 @@ Landmark order (YuNet and ``ARCFACE_TEMPLATE`` agree): subject's right eye
 (image-left), left mouth corner.
 
 Alignment warps with bilinear interpolation and a constant black border,
-like insightface's ``norm_crop``, the crop recognition models are trained on.
+like insightface's ``norm_crop``, the crop recognition models are trained on. The warp is
+integer arithmetic (:mod:`amva.datasets.fixed_point`): the same landmarks give the same crop
+bytes on every CPU. The detector is not: YuNet's int8 kernels differ by processor, and its
+landmarks agree across hosts within a tolerance, not bit for bit.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from amva.datasets import fixed_point
 
 __all__ = [
     "ALIGN_TEMPLATES",
@@ -145,25 +151,31 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, translation; no
     reflection) mapping ``src`` (N, 2) onto ``dst`` (N, 2), as a (2, 3) matrix.
 
-    Umeyama (1991), the closed form used by insightface/skimage.
+    Umeyama's (1991) solution, which insightface and skimage compute with an SVD, has a closed
+    form in 2-D: with centred points, ``[[a, -b], [b, a]]`` where ``a = sum(s . d) / sum |s|^2``
+    and ``b = sum(s x d) / sum |s|^2``. Every sum is ``math.fsum`` (correctly rounded), so the
+    matrix is the same on every CPU, which an SVD through LAPACK kernels is not.
     """
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
         raise ValueError(f"need matching (N>=2, 2) point sets, got {src.shape} and {dst.shape}")
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    var_s = (s**2).sum() / len(src)
-    if var_s == 0:
+    n = len(src)
+    (sx, sy), (dx, dy) = src.T.tolist(), dst.T.tolist()
+    msx, msy, mdx, mdy = (math.fsum(v) / n for v in (sx, sy, dx, dy))
+    cs = [(x - msx, y - msy) for x, y in zip(sx, sy, strict=True)]
+    cd = [(x - mdx, y - mdy) for x, y in zip(dx, dy, strict=True)]
+    var = math.fsum(x * x for x, _ in cs) + math.fsum(y * y for _, y in cs)
+    if var == 0:
         raise ValueError("source points are all identical")
-    u, sig, vt = np.linalg.svd(d.T @ s / len(src))
-    flip = np.array([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rot = u @ np.diag(flip) @ vt
-    scale = (sig * flip).sum() / var_s
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = mu_d - scale * rot @ mu_s
-    return m
+    dot = math.fsum(s[0] * d[0] for s, d in zip(cs, cd, strict=True)) + math.fsum(
+        s[1] * d[1] for s, d in zip(cs, cd, strict=True)
+    )
+    cross = math.fsum(s[0] * d[1] for s, d in zip(cs, cd, strict=True)) - math.fsum(
+        s[1] * d[0] for s, d in zip(cs, cd, strict=True)
+    )
+    a, b = dot / var, cross / var
+    return np.array([[a, -b, mdx - (a * msx - b * msy)], [b, a, mdy - (b * msx + a * msy)]])
 
 
 def align(image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +188,7 @@ def align(image_rgb: np.ndarray, landmarks: np.ndarray, size: int = 112) -> tupl
     _check_rgb(image_rgb)
     landmarks = np.asarray(landmarks, dtype=np.float64)
     m = similarity_transform(landmarks, ARCFACE_TEMPLATE * (size / 112.0))
-    mapped = landmarks @ m[:, :2].T + m[:, 2]
-    face = _warp_chip(image_rgb, m, size)
-    return face, mapped.astype(np.float32)
+    return _warp_chip(image_rgb, m, size), _apply(m, landmarks)
 
 
 def pass_through(image_rgb: np.ndarray, image_id: str, size: int = 112) -> tuple[np.ndarray, np.ndarray]:
@@ -254,14 +264,14 @@ def dlib_chip_transform(
     """
     chip_pts = (padding + np.asarray(template, dtype=np.float64)) / (2 * padding + 1) * size
     fit = similarity_transform(chip_pts, landmarks)  # chip -> image, as dlib fits it
-    scale = float(np.hypot(fit[0, 0], fit[1, 0]))
-    rot = fit[:, :2] / scale
-    centre = fit[:, :2] @ np.full(2, size / 2.0) + fit[:, 2]
+    (a, b, c), (d, _, f) = fit.tolist()  # a = s cos, d = s sin
+    scale = math.sqrt(a * a + d * d)
+    half = size / 2.0
+    cx, cy = a * half + b * half + c, d * half + a * half + f
     step = (size * scale - 1) / (size - 1)  # image pixels per chip pixel
-    m = np.empty((2, 3))
-    m[:, :2] = rot.T / step
-    m[:, 2] = (size - 1) / 2.0 - m[:, :2] @ centre
-    return m
+    r00, r01, r10, r11 = a / scale / step, d / scale / step, b / scale / step, a / scale / step
+    centre = (size - 1) / 2.0
+    return np.array([[r00, r01, centre - (r00 * cx + r01 * cy)], [r10, r11, centre - (r10 * cx + r11 * cy)]])
 
 
 def align_dlib(
@@ -272,26 +282,44 @@ def align_dlib(
     _check_rgb(image_rgb)
     landmarks = np.asarray(landmarks, dtype=np.float64)
     m = dlib_chip_transform(landmarks, DLIB_TEMPLATE, size, padding)
-    mapped = landmarks @ m[:, :2].T + m[:, 2]
-    return _warp_chip(image_rgb, m, size), mapped.astype(np.float32)
+    return _warp_chip(image_rgb, m, size), _apply(m, landmarks)
+
+
+def _apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``points`` (N, 2) through the affine ``m``, one IEEE operation at a time (no BLAS kernel), as float32."""
+    x, y = points[:, 0], points[:, 1]
+    return np.stack([m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2]], 1).astype(np.float32)
 
 
 def _warp_chip(image_rgb: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
-    """Warp with the image -> chip matrix ``m``; area-shrink first when ``m`` minifies."""
-    src, warp = image_rgb, m
-    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-    if scale < 1.0:
-        h, w = image_rgb.shape[:2]
-        dsize = (max(1, round(w * scale)), max(1, round(h * scale)))
-        src = cv2.resize(image_rgb, dsize, interpolation=cv2.INTER_AREA)
-        f = np.array([dsize[0] / w, dsize[1] / h])
-        # small-image pixel p sits at source (p + 0.5) / f - 0.5
-        warp = np.empty((2, 3))
-        warp[:, :2] = m[:, :2] / f
-        warp[:, 2] = m[:, 2] + m[:, :2] @ (0.5 / f - 0.5)
-    return cv2.warpAffine(
-        src, warp, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
+    """Warp with the image -> chip matrix ``m``; area-shrink first when ``m`` minifies.
+
+    Both steps are integer arithmetic (:mod:`amva.datasets.fixed_point`), so a crop is the same
+    bytes on every CPU given the same landmarks. Only the part of the shrunk image that the chip
+    samples is computed."""
+    (a, b, c), (d, e, f) = np.asarray(m, dtype=np.float64).tolist()
+    scale = math.sqrt(abs(a * e - b * d))
+    if scale >= 1.0:
+        return fixed_point.warp_affine(image_rgb, m, (size, size))
+    h, w = image_rgb.shape[:2]
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    fx, fy = sw / w, sh / h
+    # small-image pixel p sits at source (p + 0.5) / f - 0.5
+    ox, oy = 0.5 / fx - 0.5, 0.5 / fy - 0.5
+    c, f = c + (a * ox + b * oy), f + (d * ox + e * oy)
+    a, b, d, e = a / fx, b / fy, d / fx, e / fy
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], dtype=np.float64)
+    det = a * e - b * d
+    px, py = corners[:, 0] - c, corners[:, 1] - f
+    xs, ys = (e * px - b * py) / det, (a * py - d * px) / det  # the chip's corners in the small image
+    x0, x1 = max(0, math.floor(xs.min()) - 1), min(sw, math.ceil(xs.max()) + 2)
+    y0, y1 = max(0, math.floor(ys.min()) - 1), min(sh, math.ceil(ys.max()) + 2)
+    if x0 >= x1 or y0 >= y1:
+        return np.zeros((size, size, image_rgb.shape[2]), dtype=np.uint8)
+    rows, cols = fixed_point.area_taps(h, sh)[y0:y1], fixed_point.area_taps(w, sw)[x0:x1]
+    window = fixed_point.resample(image_rgb, rows, cols)
+    warp = np.array([[a, b, c + (a * x0 + b * y0)], [d, e, f + (d * x0 + e * y0)]])
+    return fixed_point.warp_affine(window, warp, (size, size))
 
 
 TEMPLATE_SIZES = {"arcface112": 112, "dlib150": 150}

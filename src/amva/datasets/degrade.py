@@ -25,6 +25,12 @@ units: pass ``frame``, the similarity from ArcFace-112 coordinates to the chip's
 (blur sigma, motion length, downscale factor) scale with it, the occluder's outline and
 the rotation centre are mapped through it; pixel-wise changes are the same.
 
+Every degradation gives the same bytes on every CPU: blurs, resizing and the rotation are
+integer arithmetic (:mod:`amva.datasets.fixed_point`), exposure is a table of 256 levels whose
+entries lie far from a rounding boundary, contrast divides an exact integer sum, noise adds
+numpy's seeded normal draws, JPEG is libjpeg-turbo's integer DCT and the occluder is OpenCV's
+integer polygon fill.
+
 Exposure changes act on linearised sRGB and re-encode to 8 bit, so
 underexposure crushes shadows into few levels and overexposure clips
 highlights to white, as a camera would. Occlusion is a flat light-blue
@@ -34,10 +40,13 @@ fills the uncovered corners with black, like the alignment border.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import cv2
 import numpy as np
+
+from amva.datasets import fixed_point
 
 __all__ = ["DEGRADATIONS", "PARAMS", "SEVERITIES", "degrade"]
 
@@ -69,7 +78,8 @@ def arcface_frame(face: np.ndarray) -> Frame:
 
 
 def _scale(frame: Frame) -> float:
-    return float(np.sqrt(abs(np.linalg.det(frame[:, :2]))))
+    (a, b, _), (d, e, _) = frame.tolist()
+    return math.sqrt(abs(a * e - b * d))
 
 
 def _odd(length: float) -> int:
@@ -83,17 +93,33 @@ def _to_u8(x: np.ndarray) -> np.ndarray:
 def gaussian_blur(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Out-of-focus / low-detail capture."""
     sigma = PARAMS["gaussian_blur"][severity - 1] * _scale(frame)
-    return cv2.GaussianBlur(face, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
+    h, w = face.shape[:2]
+    return fixed_point.resample(face, fixed_point.gaussian_taps(h, sigma), fixed_point.gaussian_taps(w, sigma))
+
+
+def line_kernel(length: int, degrees: float) -> np.ndarray:
+    """A ``length`` px line through the centre of a (length, length) kernel at ``degrees``, as
+    integer weights summing to ``fixed_point.ONE``: ``length`` unit-spaced points along the line,
+    each spread bilinearly over its four pixels."""
+    theta = math.radians(degrees)
+    cos, sin = math.cos(theta), math.sin(theta)
+    centre = (length - 1) / 2
+    kernel = np.zeros((length, length))
+    for t in range(length):
+        x, y = centre + (t - centre) * cos, centre + (t - centre) * sin
+        x0, y0 = math.floor(x), math.floor(y)
+        for yy, wy in ((y0, 1 - (y - y0)), (y0 + 1, y - y0)):
+            for xx, wx in ((x0, 1 - (x - x0)), (x0 + 1, x - x0)):
+                if 0 <= yy < length and 0 <= xx < length:
+                    kernel[yy, xx] += wy * wx
+    flat = kernel.ravel()
+    return fixed_point.quantise(flat / math.fsum(flat.tolist())).reshape(kernel.shape)
 
 
 def motion_blur(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Camera or subject motion: a line kernel at a random angle."""
     length = _odd(PARAMS["motion_blur"][severity - 1] * _scale(frame))
-    kernel = np.zeros((length, length), np.float32)
-    kernel[length // 2, :] = 1.0
-    rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), float(rng.uniform(0, 180)), 1.0)
-    kernel = cv2.warpAffine(kernel, rot, (length, length), flags=cv2.INTER_LINEAR)
-    return cv2.filter2D(face, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    return fixed_point.convolve(face, line_kernel(length, float(rng.uniform(0, 180))))
 
 
 def gaussian_noise(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
@@ -116,8 +142,9 @@ def downscale(face: np.ndarray, severity: int, rng: np.random.Generator, frame: 
     """Low resolution (far away / small face) brought back to the model's input size."""
     factor = PARAMS["downscale"][severity - 1] * _scale(frame)
     h, w = face.shape[:2]
-    small = cv2.resize(face, (max(1, round(w / factor)), max(1, round(h / factor))), interpolation=cv2.INTER_AREA)
-    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    sh, sw = max(1, round(h / factor)), max(1, round(w / factor))
+    small = fixed_point.resample(face, fixed_point.area_taps(h, sh), fixed_point.area_taps(w, sw))
+    return fixed_point.resample(small, fixed_point.linear_taps(sh, h), fixed_point.linear_taps(sw, w))
 
 
 def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
@@ -133,13 +160,30 @@ def occlusion(face: np.ndarray, severity: int, rng: np.random.Generator, frame: 
     return out
 
 
+def exposure_table(ev: float) -> tuple[np.ndarray, float]:
+    """The 256-entry table of :func:`_exposure` and its distance from a rounding boundary.
+
+    sRGB's linear segment maps level ``l`` to exactly ``l * 2**ev``, a half-integer for some
+    levels: entries within 1e-9 of one are such ties and round half to even. Every other entry,
+    computed with the C library's ``pow`` one value at a time, lies at least the returned margin
+    (grey levels) from a half-integer, so a last-bit difference between two libraries' ``pow``
+    cannot change the table."""
+    values = []
+    for level in range(256):
+        x = level / 255.0
+        lin = x / 12.92 if x <= 0.04045 else math.pow((x + 0.055) / 1.055, 2.4)
+        lin = min(max(lin * 2.0**ev, 0.0), 1.0)
+        values.append(255.0 * (lin * 12.92 if lin <= 0.0031308 else 1.055 * math.pow(lin, 1 / 2.4) - 0.055))
+    raw = np.array(values)
+    gap = np.abs(raw - np.floor(raw) - 0.5)
+    tie = gap < 1e-9
+    raw = np.where(tie, np.floor(raw) + 0.5, raw)
+    return _to_u8(raw), float(gap[~tie].min())
+
+
 def _exposure(face: np.ndarray, ev: float) -> np.ndarray:
-    """Scale linear light by 2**ev (sRGB decoded/encoded), clip, requantise."""
-    x = face.astype(np.float64) / 255.0
-    lin = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-    lin = np.clip(lin * 2.0**ev, 0.0, 1.0)
-    srgb = np.where(lin <= 0.0031308, lin * 12.92, 1.055 * lin ** (1 / 2.4) - 0.055)
-    return _to_u8(srgb * 255.0)
+    """Scale linear light by 2**ev (sRGB decoded/encoded), clip, requantise: a table per level."""
+    return exposure_table(ev)[0][face]
 
 
 def underexposure(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
@@ -155,7 +199,8 @@ def overexposure(face: np.ndarray, severity: int, rng: np.random.Generator, fram
 def contrast(face: np.ndarray, severity: int, rng: np.random.Generator, frame: Frame) -> np.ndarray:
     """Haze / flat lighting: intensities pulled towards the image mean."""
     keep = PARAMS["contrast"][severity - 1]
-    mean = face.reshape(-1, face.shape[-1]).mean(0)
+    pixels = face.reshape(-1, face.shape[-1])
+    mean = pixels.sum(0, dtype=np.int64) / len(pixels)  # an exact integer sum, one division
     return _to_u8(mean + keep * (face - mean))
 
 
@@ -163,9 +208,11 @@ def rotation(face: np.ndarray, severity: int, rng: np.random.Generator, frame: F
     """Residual in-plane roll the alignment did not remove; direction random."""
     h, w = face.shape[:2]
     angle = PARAMS["rotation"][severity - 1] * (1.0 if rng.random() < 0.5 else -1.0)
-    centre = frame[:, :2] @ np.full(2, 111 / 2) + frame[:, 2]  # the ArcFace crop's centre
-    rot = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), angle, 1.0)
-    return cv2.warpAffine(face, rot, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    (a, b, c), (d, e, f) = frame.tolist()
+    cx, cy = a * (111 / 2) + b * (111 / 2) + c, d * (111 / 2) + e * (111 / 2) + f  # the ArcFace crop's centre
+    cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+    rot = np.array([[cos, sin, (1 - cos) * cx - sin * cy], [-sin, cos, sin * cx + (1 - cos) * cy]])
+    return fixed_point.warp_affine(face, rot, (w, h))
 
 
 DEGRADATIONS: dict[str, Callable[[np.ndarray, int, np.random.Generator, Frame], np.ndarray]] = {
