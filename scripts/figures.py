@@ -7,7 +7,10 @@ from amva.runlog import log_to
 
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]):
-    ds = read_dataset(sm.input.variation, required=("maps", "region_mean", "bin_of_image", "amv_density", "deviation"))
+    ds = read_dataset(
+        sm.input.variation,
+        required=("maps", "region_mean", "bin_of_image", "amv_density", "deviation", "deviation_image"),
+    )
     faces = read_dataset(sm.input.faces, required=("pixels",))
     w = sm.wildcards
     title = f"{w.dataset} · {w.model} · {w.cam} · {w.fiqa}"

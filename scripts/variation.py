@@ -11,7 +11,16 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.cam, required=("maps",)) as ca
     bins = read_dataset(sm.input.bins, required=("bin", "bin_name"))
     mask = face_mask(cams.sizes["y"], sm.params.face_mask["margin"], sm.params.template)
     stats = sm.params.statistics  # schema defaults filled
-    ds = variation(cams["maps"], bins, mask, int(sm.params.seed), stats["n_boot"], stats["n_perm"], stats["min_groups"])
+    ds = variation(
+        cams["maps"],
+        bins,
+        mask,
+        int(sm.params.seed),
+        stats["n_boot"],
+        stats["n_perm"],
+        stats["min_groups"],
+        stats["deviation_maps"],
+    )
     ds.attrs.update(layer=cams.attrs["layer"], target=cams.attrs["target"], cam_method=cams.attrs["cam_method"])
     config = {
         "face_mask": {**sm.params.face_mask, "template": sm.params.template},

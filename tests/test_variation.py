@@ -116,7 +116,14 @@ def contrast():
     high = np.clip(base + rng.normal(0, 0.02, (n, 112, 112)), 0, 1)
     low = np.clip(base + np.where(mask.values, 0.02, 0.3) * rng.normal(0, 1, (n, 112, 112)), 0, 1)
     maps, bins = make_inputs(high, low, extra=[base])
-    return maps, bins, mask, high, low, variation(maps, bins, mask, seed=3, n_boot=200, n_perm=500)
+    return (
+        maps,
+        bins,
+        mask,
+        high,
+        low,
+        variation(maps, bins, mask, seed=3, n_boot=200, n_perm=500, deviation_maps="all"),
+    )
 
 
 def test_kde_matches_direct_sum_and_scipy():
@@ -165,10 +172,11 @@ def test_deviation_from_high_mam(contrast):
     maps, _, mask, high, low, ds = contrast
     mam_high = high.mean(0)
     inside = mask.values
-    assert ds["deviation"].dtype == np.float32 and ds["deviation"].dims == ("image", "y", "x")
+    assert ds["deviation"].dtype == np.float32 and ds["deviation"].dims == ("deviation_image", "y", "x")
+    assert ds["deviation_image"].values.tolist() == maps["image"].values.tolist()
     for image, a in (("h0", high[0]), ("l3", low[3]), ("u0", maps.sel(image="u0").values)):
         d = np.abs(mam_high - a)
-        np.testing.assert_allclose(ds["deviation"].sel(image=image), d, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(ds["deviation"].sel(deviation_image=image), d, rtol=1e-5, atol=1e-6)
         assert ds["deviation_outside"].sel(image=image).item() == pytest.approx(d[~inside].mean(), rel=1e-5)
         assert ds["deviation_inside"].sel(image=image).item() == pytest.approx(d[inside].mean(), rel=1e-5)
         assert ds["deviation_outside_share"].sel(image=image).item() == pytest.approx(
@@ -294,14 +302,24 @@ def test_quantile_bins_use_best_bin_and_write_netcdf(tmp_path):
     ds = variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50, min_groups=2)
     assert ds["bin"].values.tolist() == ["q3", "q2", "q1"] and "d_amv" not in ds
     assert ds.attrs["reference_bin"] == "q3" and ds.attrs["contrast_bins"] == "q1 vs q3"
-    np.testing.assert_allclose(ds["deviation"].sel(image="i0"), np.abs(x[8:].mean(0) - x[0]), rtol=1e-5, atol=1e-6)
+    # the default keeps the LOW bin's deviation maps (q1: i0..i3), the summaries of every image
+    assert ds.attrs["deviation_maps"] == "low" and ds["deviation_image"].values.tolist() == ids[:4]
+    assert ds["deviation_outside"].notnull().all()
+    dev = np.abs(x[8:].mean(0) - x[0])
+    np.testing.assert_allclose(ds["deviation"].sel(deviation_image="i0"), dev, rtol=1e-5, atol=1e-6)
+    binned = variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=0, n_perm=0, deviation_maps="binned")
+    assert binned["deviation_image"].size == 12
+    with pytest.raises(ValueError, match="deviation_maps = 'some': choose one of low, binned, all"):
+        variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=0, n_perm=0, deviation_maps="some")
     assert ds["region_mean_ci"].sel(stat="amv").notnull().all()
     too_few = variation(maps, bins_dataset(q, "quantiles", n=3), mask, n_boot=50, n_perm=50)  # 4 images < 5 groups
     assert too_few["region_mean_ci"].isnull().all() and too_few.attrs["enough_groups"] == 0
     assert np.isfinite(too_few["perm_p_value"].item())  # the test still runs; the report withholds it
     path = write_dataset(ds, tmp_path / "amva.nc")
     back = xr.open_dataset(path, engine="netcdf4").load()
-    np.testing.assert_allclose(back["deviation"], ds["deviation"])
+    # stored CF-packed (uint16 with zlib): read back within 1/65535
+    np.testing.assert_allclose(back["deviation"], ds["deviation"], rtol=0, atol=1 / 65535)
+    assert back["deviation"].encoding["dtype"] == np.uint16 and back["deviation"].encoding["zlib"]
     assert back["perm_p_value"].item() == ds["perm_p_value"].item()
     assert (
         back["amv_density"].attrs["units"]
@@ -318,5 +336,5 @@ def test_lazy_maps_read_in_chunks_give_the_same_statistics(contrast, tmp_path, m
     path = write_dataset(xr.Dataset({"maps": maps}), tmp_path / "cam.nc")
     monkeypatch.setattr(amva.variation, "_DEVIATION_CHUNK", 3)  # 21 images: 7 reads
     with open_lazy(path, required=("maps",)) as cams:
-        ds = amva.variation.variation(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500)
+        ds = amva.variation.variation(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500, deviation_maps="all")
     xr.testing.assert_allclose(ds.drop_attrs(), expected.drop_attrs(), rtol=1e-6)

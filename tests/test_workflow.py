@@ -226,5 +226,6 @@ def test_cam_shards_gather_to_the_maps_of_one_job(run, tmp_path):
     for target in targets:
         one, sharded = read_dataset(run / target), read_dataset(tmp_path / target)
         assert set(one.attrs) == set(sharded.attrs) and one.attrs["layer"] == sharded.attrs["layer"]
-        # batches of 7 vs 8 images take other oneDNN kernels: maps differ in the last float bits (~1e-6)
-        xr.testing.assert_allclose(one.drop_attrs(), sharded.drop_attrs(), rtol=0, atol=1e-5)
+        # batches of 7 vs 8 images take other oneDNN kernels: maps differ in the last float bits (~1e-6),
+        # which can move a value stored packed (steps of 1/65534) by one step
+        xr.testing.assert_allclose(one.drop_attrs(), sharded.drop_attrs(), rtol=0, atol=2 / 65534)

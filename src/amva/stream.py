@@ -21,7 +21,7 @@ import netCDF4
 import numpy as np
 import xarray as xr
 
-from amva.io import ENGINE, atomic_target, clean_attrs, commit_file, provenance, read_dataset
+from amva.io import ENGINE, atomic_target, clean_attrs, commit_file, encoding, provenance, read_dataset
 
 CHUNK_IMAGES = 512  # images per read/write: ~20 MB of pixels, ~26 MB of 112x112 float32 maps
 _CHUNK_BYTES = 1 << 20  # HDF5 chunk size on disk along ``image``
@@ -114,16 +114,17 @@ class ChunkedWriter:
     def _start(self, ds: xr.Dataset) -> None:
         ds = ds.copy()
         ds.attrs = clean_attrs({**ds.attrs, **self._attrs})
-        encoding = {}
+        stored = {}
         for name, var in ds.variables.items():
             var.attrs = clean_attrs(var.attrs)
             var.encoding = {}
+            stored[name] = encoding(var)
             if "image" in var.dims:
                 if var.dims[0] != "image":
                     raise ValueError(f"{name}: 'image' must be the first dimension to be written in chunks")
-                encoding[name] = {"chunksizes": (_chunk_rows(var), *var.shape[1:])}
+                stored[name]["chunksizes"] = (_chunk_rows(var), *var.shape[1:])
         self._tmp = atomic_target(self.path)
-        ds.to_netcdf(self._tmp, engine=ENGINE, unlimited_dims=["image"], encoding=encoding)
+        ds.to_netcdf(self._tmp, engine=ENGINE, unlimited_dims=["image"], encoding=stored)
         self._nc = netCDF4.Dataset(self._tmp, "a")
         for var in self._nc.variables.values():  # writes are whole chunks: a small cache suffices
             var.set_var_chunk_cache(size=_CACHE_BYTES)

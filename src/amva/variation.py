@@ -15,6 +15,7 @@ import xarray as xr
 
 from amva.bins import NO_GROUPS
 from amva.face_mask import region_weights
+from amva.io import UNIT_RANGE
 from amva.kde import gaussian_kde, kde_mass, scott_bandwidth
 from amva.resampling import Design, bootstrap_region_means, permutation_test
 
@@ -59,6 +60,7 @@ def variation(
     n_boot: int = 1000,
     n_perm: int = 1000,
     min_groups: int = 5,
+    deviation_maps: str = "low",
 ) -> xr.Dataset:
     """Per-bin statistic maps, D-AM-V, region means, AM-V distributions, profiles,
     single-image deviations, and their uncertainty at the group and the image level.
@@ -68,7 +70,8 @@ def variation(
     ``n_boot = 0`` or ``n_perm = 0`` skips them (NaN results). Bins with fewer than
     ``min_groups`` groups get no interval. The reference of the single-image deviation
     and the HIGH side of the test is the first bin (``high``, or the best quantile bin
-    ``qn``); the LOW side is the last (``low``, or ``q1``).
+    ``qn``); the LOW side is the last (``low``, or ``q1``). ``deviation_maps`` (one of
+    :data:`DEVIATION_MAPS`) says whose per-pixel deviation maps are stored.
     """
     n_boot, n_perm = _check_count("n_boot", n_boot), _check_count("n_perm", n_perm)
     min_groups = _check_count("min_groups", min_groups)
@@ -92,7 +95,12 @@ def variation(
     ds.attrs.update(seed=int(seed), n_boot=n_boot, n_perm=n_perm, min_groups=min_groups)
     _regions(ds, inside)
     _distributions(ds, stat_maps[:, STATS.index("amv")], inside)
-    _deviations(ds, maps, stat_maps[0, STATS.index("mam")], inside, weights, names[0])
+    if deviation_maps not in DEVIATION_MAPS:
+        raise ValueError(f"deviation_maps = {deviation_maps!r}: choose one of {', '.join(DEVIATION_MAPS)}")
+    chosen = {"low": members[-1], "binned": binned["image"].values, "all": maps["image"].values}[deviation_maps]
+    kept = np.isin(maps["image"].values, chosen)
+    _deviations(ds, maps, stat_maps[0, STATS.index("mam")], inside, weights, names[0], kept)
+    ds.attrs["deviation_maps"] = deviation_maps
     set_groups = [groups.sel(image=ids).values.astype(str) for ids in members]
     _uncertainty(ds, sets, set_groups, [ids.astype(str) for ids in members], weights)
     return ds
@@ -192,36 +200,57 @@ def _distributions(ds: xr.Dataset, amv: np.ndarray, inside: np.ndarray) -> None:
     ds["profile_y"].attrs = {"description": "s_y(y) = sum over x of the bin's AM-V map", "units": _UNITLESS}
 
 
+DEVIATION_MAPS = ("low", "binned", "all")
+"""Whose per-pixel deviation maps a result stores: the last bin's images (what the report's gallery
+draws from), every binned image, or every image with a map. Region summaries cover every image."""
+
+
 def _deviations(
-    ds: xr.Dataset, maps: xr.DataArray, reference: np.ndarray, inside: np.ndarray, weights: np.ndarray, ref_bin: str
+    ds: xr.Dataset,
+    maps: xr.DataArray,
+    reference: np.ndarray,
+    inside: np.ndarray,
+    weights: np.ndarray,
+    ref_bin: str,
+    kept: np.ndarray,
 ) -> None:
-    """δ_i = |MAM(reference bin) − A_i| for every image with a map, and its region summaries.
+    """δ_i = |MAM(reference bin) − A_i|: its region summaries for every image with a map, its
+    per-pixel map for the images ``kept`` (a bool per image of ``maps``).
 
     ``maps`` may be lazy (a file opened, not loaded): they are read ``_DEVIATION_CHUNK``
-    images at a time, so beyond the output itself memory does not grow with the dataset.
+    images at a time, so memory grows with the kept maps only, not with the dataset.
     """
     n = maps.sizes["image"]
-    dev = np.empty((n, inside.size), dtype=np.float32)
+    dev = np.empty((int(kept.sum()), inside.size), dtype=np.float32)
     region = np.empty((n, 2))  # (image, 2): inside, outside means
     ref = reference.ravel().astype(np.float32)
+    done = 0
     for start in range(0, n, _DEVIATION_CHUNK):
         part = slice(start, start + _DEVIATION_CHUNK)
         flat = maps.isel(image=part).values.reshape(-1, inside.size).astype(np.float32, copy=False)
-        np.abs(ref - flat, out=dev[part])
-        region[part] = dev[part].astype(np.float64) @ weights
+        chunk = np.abs(ref - flat)
+        region[part] = chunk.astype(np.float64) @ weights
+        keep = chunk[kept[part]]
+        dev[done : done + len(keep)] = keep
+        done += len(keep)
     total = region[:, 0] * inside.sum() + region[:, 1] * (~inside).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.where(total > 0, region[:, 1] * (~inside).sum() / total, np.nan)
     coords = {"image": maps["image"].values}
     ref = f"MAM of bin {ref_bin!r}"
-    deviation = xr.DataArray(dev.reshape(maps.shape), coords=coords, dims=("image", "y", "x"))
-    ds["deviation"] = deviation.reindex(image=ds["image"].values)
+    ds["deviation"] = xr.DataArray(
+        dev.reshape(-1, *maps.shape[1:]),
+        coords={"deviation_image": maps["image"].values[kept]},
+        dims=("deviation_image", "y", "x"),
+    )
     ds["deviation"].attrs = {
-        "description": f"single-image deviation |{ref} - A_i| per pixel; NaN for images without a map. "
-        "The paper shows it normalised by each image's max.",
+        "description": f"single-image deviation |{ref} - A_i| per pixel, for the images of deviation_image "
+        "(the statistics option deviation_maps chooses them). The paper shows it normalised by each image's max.",
         "reference_bin": ref_bin,
         "units": _UNITLESS,
+        "range": UNIT_RANGE,
     }
+    ds["deviation_image"].attrs = {"description": "the images whose deviation map is stored"}
     for name, values, desc, units in (
         ("deviation_inside", region[:, 0], "mean deviation over the pixels inside the face mask", _UNITLESS),
         ("deviation_outside", region[:, 1], "mean deviation over the pixels outside the face mask", _UNITLESS),

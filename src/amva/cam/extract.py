@@ -7,6 +7,7 @@ import torch
 import xarray as xr
 
 from amva.cam.base import BaseCAM
+from amva.io import UNIT_RANGE
 from amva.models import to_tensor
 from amva.runlog import batches
 
@@ -48,6 +49,6 @@ def extract(
     if scores:
         ds["channel_score"] = (("image", "channel"), np.concatenate(scores))
         ds["channel_score"].attrs = {"description": "target score of each channel's masked input"}
-    ds["maps"].attrs = {"description": "activation map upsampled bilinearly to the input", "range": "0..1"}
-    ds["maps_native"].attrs = {"description": "activation map at the layer's resolution", "range": "0..1"}
+    ds["maps"].attrs = {"description": "activation map upsampled bilinearly to the input", "range": UNIT_RANGE}
+    ds["maps_native"].attrs = {"description": "activation map at the layer's resolution", "range": UNIT_RANGE}
     return ds

@@ -34,7 +34,7 @@ import xarray as xr
 from PIL import Image
 
 from amva.datasets.align import FaceDetector, Rejection, align_to_template, largest_face, pass_through
-from amva.datasets.faces import MAX_IMPOSTOR_PAIRS
+from amva.datasets.faces import MAX_IMPOSTOR_PAIRS, pair_table
 
 __all__ = [
     "MAX_PIXELS",
@@ -289,15 +289,9 @@ def given_pairs(pairs: Sequence[Pair]) -> xr.Dataset:
     a = np.array([p.a for p in pairs], dtype=str)
     b = np.array([p.b for p in pairs], dtype=str)
     genuine = np.array([p.genuine for p in pairs], dtype=bool)
-    ds = xr.Dataset(
-        {
-            "a": ("pair", a),
-            "b": ("pair", b),
-            "genuine": ("pair", genuine),
-            "fold": ("pair", np.array([p.fold for p in pairs], dtype=np.int64)),
-            "line": ("pair", np.array([p.line for p in pairs], dtype=np.int64)),
-        },
-        coords={"pair": np.arange(len(pairs))},
+    ds = pair_table(a, b, genuine).assign(
+        fold=("pair", np.array([p.fold for p in pairs], dtype=np.int64)),
+        line=("pair", np.array([p.line for p in pairs], dtype=np.int64)),
     )
     ds["fold"].attrs = {"description": "cross-validation fold from the pair list; -1 when it has none"}
     ds["line"].attrs = {"description": "line (or pair index) in the source pair list"}

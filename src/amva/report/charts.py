@@ -11,6 +11,11 @@ import xarray as xr
 
 from amva.io import write_bytes
 
+# Every chart's data is bounded by design (curves thinned for drawing, amva.report.thin; grids of
+# fixed size), so altair's row limit, a guard against embedding raw data, would only refuse a
+# study with many FIQA methods.
+alt.data_transformers.disable_max_rows()
+
 
 def region_chart(ds: xr.Dataset, title: str) -> alt.FacetChart:
     """Mean activation and mean AM-V inside vs outside the face mask, per bin, with 95% intervals."""

@@ -107,7 +107,7 @@ def deviation_gallery(ds: xr.Dataset, faces: xr.Dataset, n: int = 8) -> np.ndarr
     worst = share["image"].values[np.argsort(-share.values, kind="stable")[:n]]
     tiles = []
     for image_id in worst:
-        dev = ds["deviation"].sel(image=image_id).values
+        dev = ds["deviation"].sel(deviation_image=image_id).values
         heat = cv2.applyColorMap((255 * dev / max(float(dev.max()), 1e-12)).astype(np.uint8), cv2.COLORMAP_JET)
         face = cv2.cvtColor(faces["pixels"].sel(image=image_id).values, cv2.COLOR_RGB2BGR)
         blend = cv2.resize(cv2.addWeighted(face, 0.55, heat, 0.45, 0), (CELL, CELL), interpolation=cv2.INTER_LINEAR)
