@@ -1,10 +1,7 @@
 """Scale: wall time, images/s and peak RSS per workflow stage at 1k, 5k and 10k images (faces build: 100k).
 
-The demo ladder is extended to any size: each image is one of the five aligned demo
-faces, degraded by a seeded random kind and severity and blended with the original
-at a random strength (so severities are continuous, not three steps). The crops are
-written as PNG files in the folder layout, five per (synthetic) identity, and read as
-``aligned: true`` (no detection). The "faces build" stage runs the faces job's code
+The demo ladder is extended to any size (``amva.datasets.ladder``): aligned crops, five per
+(synthetic) identity, read as ``aligned: true`` (no detection). The "faces build" stage runs the faces job's code
 (``DatasetBuild.write``, what ``scripts/faces.py`` runs) in its own process: listing,
 reading, streaming ``faces.nc`` in chunks, pairs from the identities.
 Every other stage is the real workflow (Snakemake, the job scripts) run for one target.
@@ -27,9 +24,10 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
+
+from amva.datasets.ladder import write_ladder
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = {"sface": {"kind": "sface"}}
@@ -60,29 +58,6 @@ def config(crops: Path) -> dict:
         "cams": {"gradcam": {"method": "gradcam", "fiqa": ["sharpness"]}},
         "bins": {"mode": "high_low", "k": 16},
     }
-
-
-def write_crops(n: int, crops: Path, sources: Path, seed: int = 0) -> None:
-    """``n`` extended-ladder crops as ``crops/<identity>/<image>.png`` (skipped when all are there)."""
-    from amva.datasets.degrade import DEGRADATIONS, SEVERITIES, degrade
-    from amva.datasets.demo import build_demo
-
-    if crops.is_dir() and sum(1 for _ in crops.glob("*/*.png")) == n:
-        return
-    originals = [
-        im for im in build_demo(sources, severities=(1,), degradations=["jpeg"], seed=seed)[0] if not im.severity
-    ]
-    kinds = list(DEGRADATIONS)
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        src = originals[rng.integers(len(originals))]
-        kind, severity = kinds[rng.integers(len(kinds))], int(rng.choice(SEVERITIES))
-        strength = rng.uniform(0.25, 1.0)
-        bad = degrade(src.face, kind, severity, rng).astype(np.float32)
-        pixels = np.rint((1 - strength) * src.face + strength * bad).astype(np.uint8)
-        out = crops / f"id{i // PER_IDENTITY:06d}" / f"{i:06d}-{src.source}-{kind}-{severity}.png"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(out), cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
 
 
 def faces_worker(workdir: Path) -> None:
@@ -130,7 +105,7 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, float]:
 def run_size(n: int, base: Path, sources: Path, stages: list[str]) -> list[dict]:
     workdir = base / f"n{n}"
     workdir.mkdir(parents=True, exist_ok=True)
-    write_crops(n, workdir / "crops", sources)  # set-up, not measured
+    write_ladder(n, workdir / "crops", sources, per_identity=PER_IDENTITY)  # set-up, not measured
     (workdir / "config.yaml").write_text(yaml.safe_dump(config(workdir / "crops")))
     rows = []
     snake = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--configfile", "config.yaml"]

@@ -38,4 +38,5 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
     batch = spec["batch_size"]  # images per call: the workflow fills in the method's own (Score-CAM: 1)
     with ChunkedWriter(sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"]) as out:
         for chunk in image_chunks(faces, part, chunk_size(batch)):
-            out.append(extract(chunk, cam, device, batch_size=batch, references=references))
+            maps = extract(chunk, cam, device, batch, references, spec.get("channel_weights", False))
+            out.append(maps)

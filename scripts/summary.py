@@ -4,6 +4,7 @@ import pandas as pd
 
 from amva.io import read_dataset, write_bytes, write_csv
 from amva.report.summary import rejected_counts, run_provenance, summary_html, summary_table
+from amva.report.weights import weights_table
 from amva.runlog import log_to
 from amva.stream import image_count
 
@@ -20,8 +21,15 @@ with log_to(sm.log[0]) as log:
     }
     rejected = {d: pd.read_csv(path) for d, path in zip(sm.params.datasets, sm.input.rejected, strict=True)}
     used = {d: image_count(path) for d, path in zip(sm.params.datasets, sm.input.faces, strict=True)}
+    cams = {
+        tuple(k.split("|")): read_dataset(path, required=("baseline_r",))
+        for k, path in zip(sm.params.cams, sm.input.cams, strict=True)
+    }
+    weights = weights_table(cams)
+    log.info("what the channel weights add:\n%s", weights.to_string())
     table = summary_table(results, evaluations)
     prov = run_provenance([*results.values(), *evaluations.values()], sm.params.config)
     write_csv(table, sm.output.csv)
-    write_bytes(sm.output.html, summary_html(table, rejected_counts(rejected, used), prov).encode())
+    write_csv(weights, sm.output.weights)
+    write_bytes(sm.output.html, summary_html(table, rejected_counts(rejected, used), prov, weights).encode())
     log.info("summary of %d analyses written", len(table))

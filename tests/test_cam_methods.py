@@ -51,10 +51,28 @@ def check_range(res, n=4):
 
 
 def test_registry_complete():
-    assert set(METHODS) == {"scorecam", "gradcam", "gradcampp", "layercam", "eigencam"}
+    assert set(METHODS) == {"scorecam", "gradcam", "gradcampp", "layercam", "eigencam", "activation_mean"}
     assert all(cls.name == name for name, cls in METHODS.items())
     assert METHODS["gradcampp"].default_target == METHODS["layercam"].default_target == "self_projection"
     assert METHODS["eigencam"].default_target is None
+
+
+def test_activation_mean_is_the_channel_mean_by_hand(sface, x, reference):
+    """The baseline CAM against a hand computation on the captured layer, and every CAM's r against it."""
+    acts, _ = reference
+    res = make_cam(sface, "activation_mean")(x)
+    check_range(res)
+    mean = np.maximum(acts.mean(axis=1), 0)
+    lo, hi = mean.min(axis=(1, 2), keepdims=True), mean.max(axis=(1, 2), keepdims=True)
+    native = (mean - lo) / (hi - lo)
+    np.testing.assert_allclose(res.native.numpy(), native, atol=1e-5)
+    up = F.interpolate(torch.from_numpy(native)[:, None], size=(112, 112), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(res.maps.numpy(), up[:, 0].clamp(0, 1).numpy(), atol=1e-5)
+    np.testing.assert_allclose(res.baseline_r.numpy(), 1.0, atol=1e-9)
+    grad = make_cam(sface, "gradcam")(x)
+    hand = [np.corrcoef(a.ravel(), b.ravel())[0, 1] for a, b in zip(grad.maps.numpy(), res.maps.numpy(), strict=True)]
+    np.testing.assert_allclose(grad.baseline_r.numpy(), hand, atol=1e-5)
+    assert np.all(grad.baseline_r.numpy() < 0.99)  # Grad-CAM's weights do move the map
 
 
 def test_gradcampp_matches_formula(sface, x, reference):

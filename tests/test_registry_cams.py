@@ -111,12 +111,14 @@ def test_a_plugin_cam_runs_through_the_config_and_the_workflow(plugin, demo_sour
     workdir = plugin
     cfg = tiny_config(link_photos(workdir, demo_sources))
     cfg["fiqa"] = {"sharpness": {"method": "sharpness"}}
-    cfg["cams"] = {"toy": {"method": "ones", "weight": 2.0}}
+    cfg["cams"] = {"toy": {"method": "ones", "weight": 2.0, "channel_weights": True}}
     proc = snakemake(workdir, "--cores", "2", "results/tiny/sface/toy/variation/sharpness.nc", config=cfg)
     assert proc.returncode == 0, proc.stderr[-3000:]
     maps = read_dataset(workdir / "results/tiny/sface/cam/toy.nc")
     assert maps.attrs["cam_method"] == "ones" and maps.sizes["image"] == 20
     assert (maps["channel_weight"] == 2.0).all() and "channel_score" not in maps
+    # equal weights give the channel mean's map: what the weights add is nothing
+    np.testing.assert_allclose(maps["baseline_r"], 1.0, atol=1e-6)
     ids = maps["image"].values[:3]
     faces = read_dataset(workdir / "results/tiny/faces.nc")
     with torch.inference_mode():
@@ -133,7 +135,7 @@ def test_a_plugin_cam_runs_through_the_config_and_the_workflow(plugin, demo_sour
         ({"method": "ones", "weight": "heavy"}, "config cams.bad: weight = 'heavy': expected float"),
         ({"method": "ones", "masks_per_pass": 8}, "masks_per_pass: not an option of CAM method 'ones'"),
         ({"method": "ones", "target": "self_cosine"}, "CAM method 'ones' uses no target"),
-        ({"method": "nope"}, "unknown CAM method 'nope'; choose one of ['eigencam', 'gradcam', 'gradcampp', 'layer"),
+        ({"method": "nope"}, "unknown CAM method 'nope'; choose one of ['activation_mean', 'eigencam', 'gradcam', "),
     ],
 )
 def test_a_bad_entry_is_refused_before_any_job_with_its_key(plugin, demo_sources, entry, message):

@@ -46,7 +46,7 @@ def encoding(var: xr.Variable) -> dict[str, Any]:
         "add_offset": np.float32(0.0),
         "_FillValue": np.uint16(65535),
         "zlib": True,
-        "complevel": 4,
+        "complevel": 6,
         "shuffle": True,
     }
 

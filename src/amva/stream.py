@@ -79,9 +79,9 @@ def image_chunks(ds: xr.Dataset, positions: np.ndarray | None = None, size: int 
         yield chunk if np.all(order[:-1] < order[1:]) else chunk.isel(image=np.argsort(order))
 
 
-def _chunk_rows(var: xr.Variable) -> int:
-    """Images per HDF5 chunk: about 1 MiB, at least one image."""
-    row_bytes = max(1, var.dtype.itemsize) * int(np.prod(var.shape[1:], dtype=np.int64))
+def _chunk_rows(var: xr.Variable, stored: np.dtype | None = None) -> int:
+    """Images per HDF5 chunk: about 1 MiB as stored (``stored``: the packed dtype), at least one image."""
+    row_bytes = max(1, (stored or var.dtype).itemsize) * int(np.prod(var.shape[1:], dtype=np.int64))
     return int(np.clip(_CHUNK_BYTES // row_bytes, 1, 4096))
 
 
@@ -99,30 +99,65 @@ class ChunkedWriter:
         self._attrs = provenance(config, **extra)
         self._tmp: Path | None = None
         self._nc: netCDF4.Dataset | None = None
+        self._pending: list[xr.Dataset] = []
+        self._rows = 0  # images per HDF5 chunk, the same for every image variable (set by the first chunk)
+        self._variables: list[str] = []
+        self._written = 0
         self.images = 0
 
     def append(self, ds: xr.Dataset) -> None:
-        """Write one chunk; every chunk has the same variables as the first."""
-        if ds.sizes.get("image", 0) == 0:
-            return
-        if self._nc is None:
-            self._start(ds)
-        else:
-            self._extend(ds)
-        self.images += ds.sizes["image"]
+        """Add one chunk; every chunk has the same variables as the first.
 
-    def _start(self, ds: xr.Dataset) -> None:
-        ds = ds.copy()
-        ds.attrs = clean_attrs({**ds.attrs, **self._attrs})
-        stored = {}
+        Rows are written in whole HDF5 chunks (the rest waits for the next append or the close):
+        a compressed chunk written twice leaves its first copy as dead space in the file."""
+        n = ds.sizes.get("image", 0)
+        if n == 0:
+            return
+        given = sorted(name for name, v in ds.variables.items() if "image" in v.dims)
+        if not self._rows:
+            self._rows = min(self._encodings(ds)[1].values(), default=n)
+            self._variables = given
+        elif given != self._variables:
+            raise ValueError(f"{self.path}: chunk variables {given} differ from the first chunk's {self._variables}")
+        self._pending.append(ds)
+        self.images += n
+        self._flush(whole=True)
+
+    def _flush(self, whole: bool) -> None:
+        waiting = self.images - self._written
+        count = waiting - waiting % self._rows if whole else waiting
+        if count == 0:
+            return
+        ready = xr.concat(self._pending, dim="image", data_vars="minimal", coords="minimal", compat="override")
+        self._pending = [ready.isel(image=slice(count, None))] if count < waiting else []
+        chunk = ready.isel(image=slice(0, count))
+        if self._nc is None:
+            self._start(chunk)
+        else:
+            self._extend(chunk)
+        self._written += count
+
+    def _encodings(self, ds: xr.Dataset) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+        """How each variable is stored (:func:`amva.io.encoding`), and the rows per chunk each would take."""
+        stored, rows = {}, {}
         for name, var in ds.variables.items():
-            var.attrs = clean_attrs(var.attrs)
-            var.encoding = {}
             stored[name] = encoding(var)
             if "image" in var.dims:
                 if var.dims[0] != "image":
                     raise ValueError(f"{name}: 'image' must be the first dimension to be written in chunks")
-                stored[name]["chunksizes"] = (_chunk_rows(var), *var.shape[1:])
+                packed = stored[name].get("dtype")
+                rows[name] = _chunk_rows(var, packed and np.dtype(packed))
+        return stored, rows
+
+    def _start(self, ds: xr.Dataset) -> None:
+        ds = ds.copy()
+        ds.attrs = clean_attrs({**ds.attrs, **self._attrs})
+        stored, _ = self._encodings(ds)
+        for name, var in ds.variables.items():
+            var.attrs = clean_attrs(var.attrs)
+            var.encoding = {}
+            if "image" in var.dims:
+                stored[name]["chunksizes"] = (self._rows, *var.shape[1:])
         self._tmp = atomic_target(self.path)
         ds.to_netcdf(self._tmp, engine=ENGINE, unlimited_dims=["image"], encoding=stored)
         self._nc = netCDF4.Dataset(self._tmp, "a")
@@ -137,13 +172,17 @@ class ChunkedWriter:
             raise ValueError(
                 f"{self.path}: chunk variables {sorted(given)} differ from the first chunk's {sorted(written)}"
             )
-        end = self.images + ds.sizes["image"]
+        end = self._written + ds.sizes["image"]
         for name in given:
             values = ds[name].values
-            self._nc.variables[name][self.images : end] = values.astype(object) if values.dtype.kind == "U" else values
+            self._nc.variables[name][self._written : end] = (
+                values.astype(object) if values.dtype.kind == "U" else values
+            )
 
     def close(self) -> Path:
         """Finish the file and move it into place; with no chunk written, an empty dataset (``image`` = 0)."""
+        if self._pending:
+            self._flush(whole=False)
         if self._nc is None:
             empty = xr.Dataset(coords={"image": np.array([], dtype=str)}, attrs=clean_attrs(self._attrs))
             self._tmp = atomic_target(self.path)

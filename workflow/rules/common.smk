@@ -221,6 +221,20 @@ def analysis_keys(wildcards):
     return ["|".join(a.values()) for a in analyses()]
 
 
+def cam_results(wildcards):
+    """Every (dataset, model, CAM) map file an AMVA result reads, once each."""
+    return [f"results/{d}/{m}/cam/{c}.nc" for d, m, c in dict.fromkeys(_cam_keys())]
+
+
+def cam_keys(wildcards):
+    """One ``dataset|model|cam`` string per map file, in the order of cam_results()."""
+    return ["|".join(key) for key in dict.fromkeys(_cam_keys())]
+
+
+def _cam_keys():
+    return [(a["dataset"], a["model"], a["cam"]) for a in analyses()]
+
+
 def edc_results(wildcards):
     return [f"results/{d}/{m}/edc/{f}.nc" for d, m, f in evaluations()]
 

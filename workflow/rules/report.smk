@@ -113,6 +113,7 @@ rule summary:
         edc=edc_results,
         rejected=expand("results/{dataset}/rejected.csv", dataset=config["datasets"]),
         faces=expand("results/{dataset}/faces.nc", dataset=config["datasets"]),  # image counts
+        cams=cam_results,  # what each CAM's weights add (baseline_r)
     output:
         html=report(
             "results/report/summary.html",
@@ -128,8 +129,16 @@ rule summary:
             subcategory="all analyses",
             labels={"table": "1 front page numbers (CSV)"},
         ),
+        weights=report(
+            "results/report/cam_weights.csv",
+            caption="../report/summary.rst",
+            category=SUMMARY,
+            subcategory="all analyses",
+            labels={"table": "what each CAM's channel weights add (CSV)"},
+        ),
     params:
         analyses=analysis_keys,
+        cams=cam_keys,
         evaluations=evaluation_keys,
         datasets=list(config["datasets"]),
         config=config,

@@ -12,6 +12,7 @@ from typing import Any
 
 from torch import nn
 
+from amva.cam.activation_mean import ActivationMean
 from amva.cam.base import BaseCAM, CamResult
 from amva.cam.eigencam import EigenCAM
 from amva.cam.gradcam import GradCAM
@@ -24,6 +25,7 @@ from amva.options import Option
 
 __all__ = [
     "METHODS",
+    "ActivationMean",
     "BaseCAM",
     "CamResult",
     "EigenCAM",

@@ -56,6 +56,19 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
     return ((flat - lo) / (hi - lo).clamp_min(EPS)).view_as(maps)
 
 
+def upsample(native: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """``(N, h, w)`` maps in [0, 1] to ``size``, bilinearly (pixel centres aligned)."""
+    return F.interpolate(native[:, None], size=size, mode="bilinear", align_corners=False)[:, 0].clamp(0, 1)
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson r of each pair of maps ``(N, ...)``, in float64; NaN where either map is constant."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    a, b = a - a.mean(dim=1, keepdim=True), b - b.mean(dim=1, keepdim=True)
+    norm = a.norm(dim=1) * b.norm(dim=1)
+    return torch.where(norm > 0, (a * b).sum(dim=1) / norm.clamp_min(1e-300), torch.nan)
+
+
 @dataclass
 class CamResult:
     """Maps at input resolution, at the layer's native resolution, and the weights."""
@@ -63,6 +76,7 @@ class CamResult:
     maps: torch.Tensor  # (N, H, W) in [0, 1]
     native: torch.Tensor  # (N, h, w) in [0, 1]
     weights: torch.Tensor  # (N, C): the channel weights (or the method's per-channel summary)
+    baseline_r: torch.Tensor  # (N,): Pearson r of each map with the channel-mean map (NaN for a constant map)
     scores: torch.Tensor | None = None  # (N, C): each channel's target score, for methods that score channels
 
 
@@ -177,6 +191,6 @@ class BaseCAM(ABC):
         w = self.weights(x, acts, ref, grads)
         with torch.inference_mode():
             native = minmax(F.relu(self.combine(acts, w, grads)))
-            maps = F.interpolate(native[:, None], size=x.shape[-2:], mode="bilinear", align_corners=False)
-            maps = maps[:, 0].clamp(0, 1)
-        return CamResult(maps=maps, native=native, weights=w, scores=self.last_scores)
+            maps = upsample(native, x.shape[-2:])
+            baseline = upsample(minmax(F.relu(acts.mean(dim=1))), x.shape[-2:])
+        return CamResult(maps, native, w, pearson(maps, baseline), scores=self.last_scores)

@@ -19,6 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from amva.io import provenance
+from amva.report.weights import weights_sentences
 
 AnalysisKey = tuple[str, str, str, str]  # dataset, model, cam, fiqa
 EvaluationKey = tuple[str, str, str]  # dataset, model, fiqa
@@ -283,8 +284,11 @@ def _items(sentences: Sequence[str], css: str = "") -> str:
     return "<ul>" + "".join(f"<li{attr}>{s}</li>" for s in sentences) + "</ul>" if sentences else ""
 
 
-def summary_html(summary: pd.DataFrame, rejected: pd.DataFrame, prov: pd.DataFrame) -> str:
-    """A self-contained HTML page (inline CSS, no script, no external resource)."""
+def summary_html(
+    summary: pd.DataFrame, rejected: pd.DataFrame, prov: pd.DataFrame, weights: pd.DataFrame | None = None
+) -> str:
+    """A self-contained HTML page (inline CSS, no script, no external resource); ``weights`` is
+    :func:`amva.report.weights.weights_table`'s, what each CAM's channel weights add."""
     front = front_table(summary)
     for column in front.columns[:6]:
         front[column] = front[column].map(lambda text: html.escape(str(text)))
@@ -312,6 +316,11 @@ def summary_html(summary: pd.DataFrame, rejected: pd.DataFrame, prov: pd.DataFra
         "(lower = better ranking); ERC AUC: CR-FIQA's protocol at that FMR, † where the kept impostors no "
         "longer resolve the FMR (the reference's number, flagged); n/a: not computed (see below).</p>",
         _items(notes) if notes else "",
+        *(
+            ["<h2>What the CAMs' channel weights add</h2>", _items(map(html.escape, weights_sentences(weights)))]
+            if weights is not None and len(weights)
+            else []
+        ),
         _html_table(rejected, "Images used and inputs left out (results/{dataset}/rejected.csv)", "rejected"),
         _html_table(prov, "Provenance", "provenance"),
         "</body></html>",
