@@ -102,6 +102,16 @@ def snakemake(
     return subprocess.run([*cmd, *args], cwd=workdir, capture_output=True, text=True, timeout=600)
 
 
+def make_run(work: Path, config: dict, name: str = "my.yaml") -> Path:
+    """``make run CONFIG=work/name DIR=work/run CORES=2``, the README's way to run one's own config;
+    the run's directory."""
+    (work / name).write_text(yaml.safe_dump(config))
+    cmd = ["make", "run", f"CONFIG={work / name}", f"DIR={work / 'run'}", "CORES=2"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return work / "run"
+
+
 def link_photos(workdir: Path, demo_sources: dict[str, Path]) -> Path:
     """``workdir/photos`` with the demo photos linked in (a demo dataset's ``sources``)."""
     photos = workdir / "photos"

@@ -6,7 +6,6 @@ not the demo ladder), one person per folder, as researchers' folders often are: 
 no genuine pairs. Beside them: a photo with no face, a truncated JPEG and a text file.
 """
 
-import subprocess
 from importlib import resources
 from pathlib import Path
 
@@ -14,8 +13,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import ROOT
+from conftest import make_run
 
 from amva.datasets.packaged import fetch_set
 from amva.fetch import cache_path
@@ -65,16 +63,7 @@ def own_run(tmp_path_factory) -> Path:
         "bins": {"mode": "high_low", "k": 3},
         "statistics": {"n_boot": 200, "n_perm": 200, "min_groups": 3},
     }
-    (work / "my.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        ["make", "run", f"CONFIG={work / 'my.yaml'}", f"DIR={work / 'run'}", "CORES=2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return work / "run"
+    return make_run(work, config, "my.yaml")
 
 
 def test_the_folder_becomes_a_report_and_nothing_else_runs(own_run):

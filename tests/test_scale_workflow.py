@@ -6,12 +6,10 @@ size and chart data, and the bytes per image of the maps, the statistics and the
 """
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import ROOT
+from conftest import make_run
 
 from amva.datasets.ladder import write_ladder
 from amva.io import read_dataset
@@ -33,16 +31,7 @@ def large_run(tmp_path_factory, demo_sources) -> Path:
         "bins": {"mode": "high_low", "k": 0.2},
         "statistics": {"n_boot": 200, "n_perm": 200},
     }
-    (work / "large.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        ["make", "run", f"CONFIG={work / 'large.yaml'}", f"DIR={work / 'run'}", "CORES=2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
-    return work / "run" / "results"
+    return make_run(work, config, "large.yaml") / "results"
 
 
 def test_three_thousand_faces_reach_the_report(large_run):
