@@ -20,6 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import netCDF4
 import yaml
 
 from amva.datasets.ladder import write_ladder
@@ -47,6 +48,11 @@ def config(crops: Path) -> dict:
         "cams": {"gradcam": {"method": "gradcam", "images": "binned"}},
         "bins": {"mode": "high_low", "k": 0.2},
     }
+
+
+def maps_in(path: Path) -> int:
+    with netCDF4.Dataset(path) as nc:
+        return len(nc.dimensions["image"])
 
 
 def rule_times(workdir: Path) -> dict[str, float]:
@@ -79,7 +85,7 @@ def run(n: int, base: Path, sources: Path) -> dict:
     sizes = {}
     for kind, pattern in FILES.items():
         files = sorted((results / "ladder").glob(pattern))
-        per = n if "per map" not in kind else 2 * n // 5  # Grad-CAM maps only the binned images
+        per = n if "per map" not in kind else maps_in(files[0])  # Grad-CAM maps the binned images only
         sizes[kind] = sum(f.stat().st_size for f in files) / max(len(files), 1) / per
     return {
         "images": n,
