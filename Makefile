@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 DIR ?= .
 SNAKEMAKE = $(BIN)/snakemake --directory $(DIR) --configfile $(abspath $(CONFIG))
 
-.PHONY: setup run test test-cluster report report-zip lint clean
+.PHONY: setup run unlock test test-cluster report report-zip lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(SNAKEMAKE) --cores $(CORES) --workflow-profile workflow/profiles/default
 	$(SNAKEMAKE) --report results/report.html
+
+# After a hard kill (kill -9, the OOM killer, a node reboot) Snakemake's lock stays in DIR/.snakemake:
+# `make unlock` with the run's CONFIG and DIR removes it; `make run` with the same then resumes.
+unlock: $(STAMP)
+	$(SNAKEMAKE) --unlock
 
 report: $(STAMP)
 	$(SNAKEMAKE) --report results/report.html

@@ -222,9 +222,15 @@ def test_a_killed_job_leaves_no_file_that_looks_complete(killed):
 
 @pytest.fixture(scope="module")
 def resumed(killed) -> Path:
-    """The killed run, unlocked and finished with ``--rerun-incomplete``."""
+    """The killed run, unlocked with ``make unlock CONFIG=… DIR=…`` and finished with ``--rerun-incomplete``."""
     workdir = killed["workdir"]
-    assert snakemake(workdir, "--unlock").returncode == 0
+    locked = snakemake(workdir, "--cores", "2", *FAULT_TARGETS)
+    assert locked.returncode != 0 and "LockException" in locked.stderr
+    unlock = ["make", "unlock", f"CONFIG={workdir / 'config.yaml'}", f"DIR={workdir}"]
+    proc = subprocess.run(unlock, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    locks = workdir / ".snakemake/locks"
+    assert not locks.exists() or not list(locks.iterdir())
     proc = snakemake(workdir, "--cores", "2", "--rerun-incomplete", *FAULT_TARGETS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert rules(parse_jobs(proc.stdout + proc.stderr)) == {"cam", "cam_gather"}  # what had finished stays
