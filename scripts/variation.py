@@ -20,6 +20,7 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.cam, required=("maps",)) as ca
         stats["n_perm"],
         stats["min_groups"],
         stats["deviation_maps"],
+        cams["baseline_r"].load() if "baseline_r" in cams else None,  # maps made before amva recorded it have none
     )
     ds.attrs.update(layer=cams.attrs["layer"], target=cams.attrs["target"], cam_method=cams.attrs["cam_method"])
     config = {

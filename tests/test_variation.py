@@ -338,3 +338,38 @@ def test_lazy_maps_read_in_chunks_give_the_same_statistics(contrast, tmp_path, m
     with open_lazy(path, required=("maps",)) as cams:
         ds = amva.variation.variation(cams["maps"], bins, mask, seed=3, n_boot=200, n_perm=500, deviation_maps="all")
     xr.testing.assert_allclose(ds.drop_attrs(), expected.drop_attrs(), rtol=1e-6)
+
+
+def test_baseline_r_per_bin_with_a_grouped_interval(contrast):
+    """The maps' r with the channel-mean map, summarised per bin; a bin whose r is planted higher shows it."""
+    maps, bins, mask, *_ = contrast
+    ids = maps["image"].values
+    rng = np.random.default_rng(7)
+    labels = bins["bin"].sel(image=ids).values
+    r = np.where(labels == "low", 0.95, 0.3) + rng.normal(0, 0.01, ids.size)
+    r[0] = np.nan  # a constant map has no correlation
+    baseline_r = xr.DataArray(r, coords={"image": ids}, dims="image")
+    ds = variation(maps, bins, mask, seed=3, n_boot=300, n_perm=0, min_groups=2, baseline_r=baseline_r)
+    for b in ("high", "low"):
+        members = bins["image"].values[bins["bin"].values == b]
+        values = baseline_r.sel(image=members).values
+        assert ds["baseline_r_median"].sel(bin=b).item() == pytest.approx(np.nanmedian(values))
+        assert ds["baseline_r_maps"].sel(bin=b).item() == np.isfinite(values).sum()
+        lower, upper = ds["baseline_r_median_ci"].sel(bin=b).values
+        assert lower <= ds["baseline_r_median"].sel(bin=b).item() <= upper
+    assert ds["baseline_r_median_ci"].sel(bin="high", bound="upper") < ds["baseline_r_median_ci"].sel(
+        bin="low", bound="lower"
+    )
+    assert "baseline_r_median" not in variation(maps, bins, mask, seed=3, n_boot=0, n_perm=0)
+
+
+def test_bootstrap_medians_move_whole_groups():
+    """One group of three equal values and three singletons: every replicate's median is a value present."""
+    from amva.resampling import bootstrap_medians
+
+    values = [np.array([1.0, 1.0, 1.0, 2.0, 3.0, 4.0])]
+    groups = [np.array(["a", "a", "a", "b", "c", "d"])]
+    reps = bootstrap_medians(values, groups, 500, 0)
+    assert reps.shape == (500, 1) and set(np.unique(reps)) <= {1.0, 2.0, 3.0, 4.0}
+    assert np.mean(reps == 1.0) > 0.3  # group a (half the images) drawn as a unit
+    assert np.isnan(bootstrap_medians([np.array([np.nan, np.nan])], [np.array(["a", "b"])], 10, 0)).all()

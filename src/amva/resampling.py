@@ -135,6 +135,30 @@ def bootstrap_region_means(
     return out
 
 
+def bootstrap_medians(
+    values: list[np.ndarray], groups: list[np.ndarray], n_boot: int, seed: int | np.random.SeedSequence = 0
+) -> np.ndarray:
+    """Cluster-bootstrap replicates ``(n_boot, sets)`` of each set's median of a per-image value.
+
+    Groups are drawn as :func:`bootstrap_region_means` draws them; a replicate's median is the
+    median of its images weighted by their draw counts (the lower one on a tie, as
+    :func:`numpy.median` of the replicate's images repeated would give up to averaging).
+    NaN values take no part; a replicate with no finite value is NaN."""
+    design = Design(groups)
+    counts = _resample_groups(design, n_boot, np.random.default_rng(seed))[:, design.codes]
+    out = np.full((n_boot, len(values)), np.nan)
+    for s, (v, c) in enumerate(zip(values, design.split(counts), strict=True)):
+        finite = np.isfinite(v)
+        if not finite.any():
+            continue
+        order = np.argsort(v[finite], kind="stable")
+        w = np.cumsum(c[:, finite][:, order], axis=1)
+        half = np.argmax(w >= w[:, -1:] / 2, axis=1)
+        valid = w[:, -1] > 0
+        out[valid, s] = v[finite][order][half[valid]]
+    return out
+
+
 def _permuted_membership(design: Design, n_perm: int, rng: np.random.Generator) -> np.ndarray:
     """``(n_perm + 1, images)`` 0/1 membership in set 0; row 0 is the observed split.
 

@@ -17,7 +17,7 @@ from amva.bins import NO_GROUPS
 from amva.face_mask import region_weights
 from amva.io import UNIT_RANGE
 from amva.kde import gaussian_kde, kde_mass, scott_bandwidth
-from amva.resampling import Design, bootstrap_region_means, permutation_test
+from amva.resampling import Design, bootstrap_medians, bootstrap_region_means, permutation_test
 
 STATS = ("mam", "amv", "median", "std_mad")
 REGIONS = ("inside", "outside")
@@ -61,6 +61,7 @@ def variation(
     n_perm: int = 1000,
     min_groups: int = 5,
     deviation_maps: str = "low",
+    baseline_r: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Per-bin statistic maps, D-AM-V, region means, AM-V distributions, profiles,
     single-image deviations, and their uncertainty at the group and the image level.
@@ -71,7 +72,9 @@ def variation(
     ``min_groups`` groups get no interval. The reference of the single-image deviation
     and the HIGH side of the test is the first bin (``high``, or the best quantile bin
     ``qn``); the LOW side is the last (``low``, or ``q1``). ``deviation_maps`` (one of
-    :data:`DEVIATION_MAPS`) says whose per-pixel deviation maps are stored.
+    :data:`DEVIATION_MAPS`) says whose per-pixel deviation maps are stored. ``baseline_r``
+    (per image, the CAM result's correlation with the channel-mean map) adds its median per
+    bin with a grouped interval: how much the CAM's weights move the maps of each bin.
     """
     n_boot, n_perm = _check_count("n_boot", n_boot), _check_count("n_perm", n_perm)
     min_groups = _check_count("min_groups", min_groups)
@@ -103,7 +106,32 @@ def variation(
     ds.attrs["deviation_maps"] = deviation_maps
     set_groups = [groups.sel(image=ids).values.astype(str) for ids in members]
     _uncertainty(ds, sets, set_groups, [ids.astype(str) for ids in members], weights)
+    if baseline_r is not None:
+        _baseline_by_bin(ds, [baseline_r.sel(image=ids).values.astype(np.float64) for ids in members], set_groups)
     return ds
+
+
+def _baseline_by_bin(ds: xr.Dataset, values: list[np.ndarray], groups: list[np.ndarray]) -> None:
+    """Per bin: the median of the maps' r with the channel-mean map, its grouped 95% interval
+    (none below ``min_groups`` groups) and how many maps have one (a constant map has none)."""
+    design = Design(groups)
+    ci = np.full((len(values), 2), np.nan)
+    if ds.attrs["n_boot"] > 0:
+        seed = np.random.SeedSequence([ds.attrs["seed"], 2])
+        replicates = bootstrap_medians(values, groups, ds.attrs["n_boot"], seed)
+        bounds = [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2]
+        for b in range(len(values)):
+            if design.groups_in(b) >= ds.attrs["min_groups"]:
+                ci[b] = np.nanquantile(replicates[:, b], bounds)
+    finite = [v[np.isfinite(v)] for v in values]
+    median = [float(np.median(v)) if v.size else np.nan for v in finite]
+    ds["baseline_r_median"] = ("bin", median, _ATTRS["baseline_r_median"])
+    ds["baseline_r_median_ci"] = (
+        ("bin", "bound"),
+        ci,
+        {**_ATTRS["baseline_r_median"], "inference": ds.attrs["inference"]},
+    )
+    ds["baseline_r_maps"] = ("bin", [v.size for v in finite], {"description": "maps of the bin with a correlation"})
 
 
 def _result(maps: xr.DataArray, bins: xr.Dataset, mask: xr.DataArray, stat_maps: np.ndarray) -> xr.Dataset:
@@ -345,6 +373,11 @@ _ATTRS: dict[str, dict[str, str]] = {
     "d_amv": {"description": "|AM-V(high) - AM-V(low)|", "units": _UNITLESS},
     "d_amv_normalised": {"description": "D-AM-V / its max", "units": _UNITLESS},
     "bin_groups_used": {"description": "distinct groups among the bin's images behind its interval", "units": "count"},
+    "baseline_r_median": {
+        "description": "median over the bin's maps of their Pearson r with the channel-mean map (CAM activation_mean); "
+        "near 1: the CAM's channel weights do not change the maps; interval: 95% cluster bootstrap over the groups",
+        "units": _UNITLESS,
+    },
     "region_mean_ci": {
         "description": f"bootstrap {CI_LEVEL:.0%} percentile interval of region_mean, {_GROUPING}; statistic "
         "maps recomputed per resample, AM-V replicates scaled by AM-V / their mean (the bootstrap's estimate "

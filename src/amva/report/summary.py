@@ -68,6 +68,13 @@ def _analysis_row(ds: xr.Dataset) -> dict[str, Any]:
     row["ratio_p_value"] = ds["perm_ratio_p_value"].item()
     row["perm_groups"] = int(ds["perm_groups"].item())
     row["outside_amv_p_value_image_level"] = ds["perm_p_value_image_level"].item()
+    if "baseline_r_median" in ds:  # what the CAM's weights add, per bin (amva.report.weights)
+        for name, b in (("high", high), ("low", low)):
+            estimate, lower, upper = _with_interval(
+                ds["baseline_r_median"].sel(bin=b), ds["baseline_r_median_ci"].sel(bin=b)
+            )
+            row.update({f"baseline_r_{name}": estimate, f"baseline_r_{name}_lower": lower})
+            row[f"baseline_r_{name}_upper"] = upper
     return row
 
 
