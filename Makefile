@@ -40,6 +40,7 @@ report-zip: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src scripts tests bench
 	$(BIN)/ruff format --check src scripts tests bench
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/python -m amva.datasets.demo fetch resources/demo
 	$(BIN)/pytest
 
@@ -51,6 +52,7 @@ test-cluster: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src scripts tests bench
+	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
 
 clean:

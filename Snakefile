@@ -24,7 +24,7 @@ include: "workflow/rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs,
         "results/report/summary.html",
-    default_target: True

@@ -3,41 +3,41 @@ rule embeddings:
         faces=model_faces,
     output:
         "results/{dataset}/{model}/embeddings.nc",
-    params:
-        model=model_spec,
-        device=config["device"],
-    threads: 8
-    resources:
-        gpu=1,
     log:
         "logs/embeddings/{dataset}/{model}.log",
     conda:
         ENV
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        model=model_spec,
+        device=config["device"],
     script:
         f"{SCRIPTS}/embeddings.py"
 
 
 rule cam:
-    wildcard_constraints:
-        shard=r"\d+",
     input:
         faces=model_faces,
         bins=cam_bins,
         embeddings=cam_references,
     output:
         temp("results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc"),
+    log:
+        "logs/cam/{dataset}/{model}/{cam}/shard-{shard}.log",
+    wildcard_constraints:
+        shard=r"\d+",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=1,
     params:
         spec=cam_params,
         shard=cam_shard,
         model=model_spec,
         device=config["device"],
-    threads: 8
-    resources:
-        gpu=1,
-    log:
-        "logs/cam/{dataset}/{model}/{cam}/shard-{shard}.log",
-    conda:
-        ENV
     script:
         f"{SCRIPTS}/cam.py"
 
@@ -47,11 +47,11 @@ rule cam_gather:
         shards=cam_shards,
     output:
         "results/{dataset}/{model}/cam/{cam}.nc",
-    params:
-        spec=cam_params,
     log:
         "logs/cam_gather/{dataset}/{model}/{cam}.log",
     conda:
         ENV
+    params:
+        spec=cam_params,
     script:
         f"{SCRIPTS}/cam_gather.py"

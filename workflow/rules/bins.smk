@@ -4,11 +4,11 @@ rule bins:
         faces="results/{dataset}/faces.nc",  # the grouping labels
     output:
         "results/{dataset}/bins/{fiqa}.nc",
-    params:
-        bins=bins_params,
     log:
         "logs/bins/{dataset}/{fiqa}.log",
     conda:
         ENV
+    params:
+        bins=bins_params,
     script:
         f"{SCRIPTS}/bins.py"

@@ -15,11 +15,10 @@ from amva.quality.config import check_entry
 from amva.schema import canonical, coerce
 from amva.stream import image_count, shard_count
 
-
 # Numbers given with --config arrive as strings: type them as the schema says, then validate
 # (which fills the defaults), then sort every mapping's keys, so that a config written in
 # another key order or style gives every rule the same params and inputs (nothing re-runs).
-SCHEMA = yaml.safe_load(Path(workflow.basedir, "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load(Path(workflow.source_path("../schemas/config.schema.yaml")).read_text())
 config.update(coerce(dict(config), SCHEMA))
 validate(config, schema="../schemas/config.schema.yaml")
 _canonical = canonical(config)
@@ -54,8 +53,7 @@ def check_references():
     for name, spec in config["fiqa"].items():
         if "model" in spec and spec["model"] not in config["models"]:
             raise ValueError(
-                f"config fiqa.{name}.model = {spec['model']!r}: not a key of models "
-                f"({', '.join(config['models'])})"
+                f"config fiqa.{name}.model = {spec['model']!r}: not a key of models " f"({', '.join(config['models'])})"
             )
         check_entry(name, spec)
     for name, spec in config["cams"].items():

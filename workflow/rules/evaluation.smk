@@ -5,11 +5,11 @@ rule edc:
         quality="results/{dataset}/quality/{fiqa}.nc",
     output:
         "results/{dataset}/{model}/edc/{fiqa}.nc",
-    params:
-        evaluation=config["evaluation"],
     log:
         "logs/edc/{dataset}/{model}/{fiqa}.log",
     conda:
         ENV
+    params:
+        evaluation=config["evaluation"],
     script:
         f"{SCRIPTS}/edc.py"

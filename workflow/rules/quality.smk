@@ -1,51 +1,51 @@
 # FIQA from the image alone (BRISQUE, OFIQ measures, sharpness, qualityface): CPU jobs.
 rule image_quality:
-    wildcard_constraints:
-        fiqa=fiqa_names("image"),
     input:
         faces=fiqa_faces,
     output:
         "results/{dataset}/quality/{fiqa}.nc",
+    log:
+        "logs/image_quality/{dataset}/{fiqa}.log",
+    wildcard_constraints:
+        fiqa=fiqa_names("image"),
+    conda:
+        ENV
+    threads: 2
     params:
         spec=fiqa_spec,
         model=fiqa_model_spec,
         seed=config["seed"],
         device=config["device"],
-    threads: 2
-    log:
-        "logs/image_quality/{dataset}/{fiqa}.log",
-    conda:
-        ENV
     script:
         f"{SCRIPTS}/quality.py"
 
 
 # FIQA that runs an FR model: the same job on a GPU (a cluster queues it on GPU nodes).
 use rule image_quality as quality with:
+    log:
+        "logs/quality/{dataset}/{fiqa}.log",
     wildcard_constraints:
         fiqa=fiqa_names("model"),
     threads: 8
     resources:
         gpu=1,
-    log:
-        "logs/quality/{dataset}/{fiqa}.log",
 
 
 rule import_scores:
-    wildcard_constraints:
-        fiqa=fiqa_names("imported"),
     input:
         faces="results/{dataset}/faces.nc",
         scores=fiqa_inputs,
     output:
         quality="results/{dataset}/quality/{fiqa}.nc",
         problems="results/{dataset}/quality/{fiqa}.problems.csv",
-    params:
-        spec=fiqa_spec,
     log:
         "logs/import_scores/{dataset}/{fiqa}.log",
+    wildcard_constraints:
+        fiqa=fiqa_names("imported"),
     conda:
         ENV
+    params:
+        spec=fiqa_spec,
     script:
         f"{SCRIPTS}/import_scores.py"
 
@@ -70,11 +70,11 @@ rule quality_summary:
             subcategory="{dataset}",
             labels={"table": "agreement between FIQA methods"},
         ),
-    params:
-        fiqa=list(config["fiqa"]),
     log:
         "logs/quality_summary/{dataset}.log",
     conda:
         ENV
+    params:
+        fiqa=list(config["fiqa"]),
     script:
         f"{SCRIPTS}/quality_summary.py"

@@ -47,13 +47,13 @@ rule figures:
             subcategory="{fiqa}",
             labels=figure_labels("5 most deviating LOW images"),
         ),
-    params:
-        gallery=config["report"]["gallery"],
-        colormap=config["report"]["colormap"],
     log:
         "logs/figures/{dataset}/{model}/{cam}/{fiqa}.log",
     conda:
         ENV
+    params:
+        gallery=config["report"]["gallery"],
+        colormap=config["report"]["colormap"],
     script:
         f"{SCRIPTS}/figures.py"
 
@@ -76,12 +76,12 @@ rule edc_chart:
             subcategory=ALL_FIQA,
             labels={"figure": "ERC: FNMR vs discard, threshold per step"},
         ),
-    params:
-        fiqa=list(config["fiqa"]),
     log:
         "logs/edc_chart/{dataset}/{model}.log",
     conda:
         ENV
+    params:
+        fiqa=list(config["fiqa"]),
     script:
         f"{SCRIPTS}/edc_chart.py"
 
@@ -97,12 +97,12 @@ rule region_table:
             subcategory="all analyses",
             labels={"table": "2 inside vs outside per bin (CSV)"},
         ),
-    params:
-        analyses=analysis_keys,
     log:
         "logs/region_table/all.log",
     conda:
         ENV
+    params:
+        analyses=analysis_keys,
     script:
         f"{SCRIPTS}/region_table.py"
 
@@ -136,15 +136,15 @@ rule summary:
             subcategory="all analyses",
             labels={"table": "what each CAM's channel weights add (CSV)"},
         ),
+    log:
+        "logs/summary/all.log",
+    conda:
+        ENV
     params:
         analyses=analysis_keys,
         cams=cam_keys,
         evaluations=evaluation_keys,
         datasets=list(config["datasets"]),
         config=config,
-    log:
-        "logs/summary/all.log",
-    conda:
-        ENV
     script:
         f"{SCRIPTS}/summary.py"

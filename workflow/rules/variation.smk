@@ -4,14 +4,14 @@ rule variation:
         bins="results/{dataset}/bins/{fiqa}.nc",
     output:
         "results/{dataset}/{model}/{cam}/variation/{fiqa}.nc",
+    log:
+        "logs/variation/{dataset}/{model}/{cam}/{fiqa}.log",
+    conda:
+        ENV
     params:
         face_mask=config["face_mask"],
         template=model_template,
         statistics=config["statistics"],
         seed=config["seed"],
-    log:
-        "logs/variation/{dataset}/{model}/{cam}/{fiqa}.log",
-    conda:
-        ENV
     script:
         f"{SCRIPTS}/variation.py"
