@@ -86,3 +86,18 @@ def test_group_labels_by_name_none_and_unknown():
     assert group_labels(faces, "none").values.tolist() == ids
     with pytest.raises(ValueError, match=r"group 'photo' is not a label.*'identity', 'source', 'none'"):
         group_labels(faces, "photo")
+
+
+def test_ties_across_a_bins_edge_are_counted():
+    """Which of two equal scores lands in HIGH is the image id's doing, not quality's: counted per bin."""
+    q, g = scored([5, 4, 3, 3, 2, 1], ["a"] * 6)
+    ds = bins_dataset(q, "high_low", k=3, groups=g)
+    assert ds["bin_ties"].values.tolist() == [1, 1]  # one 3 in HIGH, the other in LOW
+    assert bins_dataset(q, "high_low", k=2, groups=g)["bin_ties"].values.tolist() == [0, 0]
+    flat, groups = scored([0.5] * 12, ["a", "b", "c"] * 4)
+    assert bins_dataset(flat, "high_low", k=3, groups=groups)["bin_ties"].values.tolist() == [3, 3]
+    matched = bins_dataset(flat, "matched", k=1, groups=groups, group_by="g")
+    assert matched["bin_ties"].values.tolist() == [3, 3]  # within each group, every pick was a tie
+    # matched bins compare within a group: equal scores in different groups are no tie
+    q2, g2 = scored([2, 1, 2, 1], ["a", "a", "b", "b"])
+    assert bins_dataset(q2, "matched", k=1, groups=g2, group_by="g")["bin_ties"].values.tolist() == [0, 0]

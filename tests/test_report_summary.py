@@ -126,6 +126,12 @@ def test_findings_and_warnings_are_made_from_the_numbers(files):
     skewed = table.assign(makeup_tvd=np.where(table["fiqa"] == "brisque", 0.5, 0.0))
     (warning,) = makeup_warnings(skewed)  # once per (dataset, FIQA), not per CAM
     assert "brisque" in warning and "TVD 0.50 over source" in warning
+    flat = table.assign(
+        high_ties=np.where(table["fiqa"] == "sharpness", table["high_size"], 0),
+        low_ties=np.where(table["fiqa"] == "sharpness", table["low_size"], 0),
+    )
+    (tied,) = makeup_warnings(flat)
+    assert "sharpness" in tied and "every binned image is tied and the split is arbitrary" in tied
     np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.5]), [0.04, 0.09, 0.09, 0.5])
 
 

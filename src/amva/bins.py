@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 MODES = ("high_low", "quantiles", "matched")
@@ -168,6 +169,7 @@ def bins_dataset(
             "bin_groups": ("bin_name", [np.unique(members[b]).size for b in names]),
             "largest_group": ("bin_name", [name for name, _ in largest]),
             "largest_group_share": ("bin_name", [share for _, share in largest]),
+            "bin_ties": ("bin_name", tied_images(q, labels, groups, names, within_groups=mode == "matched")),
         },
         attrs={"mode": mode, "k": k, "n": n, "group_by": group_by},
     )
@@ -184,6 +186,22 @@ def bins_dataset(
     return ds
 
 
+def tied_images(
+    quality: xr.DataArray, labels: xr.DataArray, groups: xr.DataArray, names: list[str], within_groups: bool
+) -> list[int]:
+    """Per bin, its images whose score an image outside the bin shares (within the same group for
+    matched bins): which side of the bin's edge they fell on was decided by the image id, not by
+    quality. A FIQA method that gives every image the same score ties every binned image."""
+    df = pd.DataFrame({"score": quality.values, "bin": labels.values, "group": groups.values.astype(str)})
+    df = df[np.isfinite(df["score"])]
+    keys = ["group", "score"] if within_groups else ["score"]
+    out = []
+    for name in names:
+        inside, outside = df[df["bin"] == name], df[df["bin"] != name][keys].drop_duplicates()
+        out.append(int(inside.merge(outside, on=keys, how="inner").shape[0]))
+    return out
+
+
 def _describe(ds: xr.Dataset) -> None:
     first, last = ds["bin_name"].values[0], ds["bin_name"].values[-1]
     ds["bin"].attrs = {"description": "quality bin of the image; empty when in none"}
@@ -192,6 +210,11 @@ def _describe(ds: xr.Dataset) -> None:
     ds["score_min"].attrs = {"description": "lowest quality score in the bin (higher = better)"}
     ds["score_max"].attrs = {"description": "highest quality score in the bin (higher = better)"}
     ds["bin_groups"].attrs = {"description": "distinct groups among the bin's images", "units": "count"}
+    ds["bin_ties"].attrs = {
+        "description": "images of the bin whose score an image outside it shares (within their group for matched "
+        "bins): their side of the bin's edge was decided by image id, not by quality",
+        "units": "count",
+    }
     ds["largest_group"].attrs = {"description": "the group with the most images in the bin (first name on ties)"}
     ds["largest_group_share"].attrs = {"description": "share of the bin's images in its largest group", "units": "1"}
     ds["makeup_tvd"].attrs = {

@@ -22,7 +22,7 @@ from amva.resampling import Design, bootstrap_medians, bootstrap_region_means, p
 STATS = ("mam", "amv", "median", "std_mad")
 REGIONS = ("inside", "outside")
 LEVELS = {"": "grouped", "_image_level": "image-level"}  # variable suffix: what the inference resamples
-MAKEUP = ("bin_groups", "largest_group", "largest_group_share")  # per-bin make-up copied from the bins
+MAKEUP = ("bin_groups", "largest_group", "largest_group_share", "bin_ties")  # per-bin make-up copied from the bins
 
 
 def lower_median(maps: np.ndarray) -> np.ndarray:

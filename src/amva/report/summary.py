@@ -38,6 +38,8 @@ def _makeup(ds: xr.Dataset, high: str, low: str) -> dict[str, Any]:
     row: dict[str, Any] = {"group_by": ds.attrs["group_by"], "makeup_tvd": ds["makeup_tvd"].item()}
     for name, b in (("high", high), ("low", low)):
         row[f"{name}_groups"] = int(ds["bin_groups"].sel(bin=b))
+        row[f"{name}_ties"] = int(ds["bin_ties"].sel(bin=b)) if "bin_ties" in ds.coords else 0
+        row[f"{name}_size"] = int(ds["bin_size"].sel(bin=b))
         row[f"{name}_largest_group"] = str(ds["largest_group"].sel(bin=b).item())
         row[f"{name}_largest_share"] = float(ds["largest_group_share"].sel(bin=b))
     return row
@@ -247,7 +249,8 @@ def findings(summary: pd.DataFrame) -> list[str]:
 
 
 def makeup_warnings(summary: pd.DataFrame) -> list[str]:
-    """A sentence for every analysis whose HIGH and LOW bins hold the groups in different proportions."""
+    """A sentence for every analysis whose HIGH and LOW bins hold the groups in different proportions,
+    and for every one whose bins' edges cut through tied scores."""
     out = []
     for row in summary[summary["makeup_tvd"] > MAKEUP_WARNING].to_dict("records"):
         out.append(
@@ -255,6 +258,14 @@ def makeup_warnings(summary: pd.DataFrame) -> list[str]:
             f"(TVD {row['makeup_tvd']:.2f} over {html.escape(row['group_by'])}); HIGH's largest group is "
             f"{_largest(row, 'high')} of its images, LOW's {_largest(row, 'low')}. Part of any HIGH/LOW "
             "difference may come from who is in the bins; the grouped p-value accounts for it."
+        )
+    for row in summary[(summary["high_ties"] > 0) | (summary["low_ties"] > 0)].to_dict("records"):
+        every = row["high_ties"] == row["high_size"] and row["low_ties"] == row["low_size"]
+        out.append(
+            f"{html.escape(row['dataset'])} · {html.escape(row['fiqa'])}: {row['high_ties']} of HIGH's "
+            f"{row['high_size']} and {row['low_ties']} of LOW's {row['low_size']} images share their score with "
+            "images outside their bin, so the image id, not quality, put them there"
+            + (": every binned image is tied and the split is arbitrary (one score for all images?)" if every else "")
         )
     return list(dict.fromkeys(out))  # one per (dataset, FIQA): the bins are shared by models and CAMs
 
