@@ -110,8 +110,7 @@ def _round(acc: np.ndarray, shift: int) -> np.ndarray:
 
 def resample(image: np.ndarray, rows: Taps, cols: Taps) -> np.ndarray:
     """``rows`` along y, then ``cols`` along x, of an (H, W, C) uint8 image; one rounding."""
-    x = image.astype(np.int64)
-    x = np.einsum("ikwc,ik->iwc", x[rows.index], rows.weight)
+    x = np.einsum("ikwc,ik->iwc", image[rows.index].astype(np.int64), rows.weight)  # only the rows used
     x = np.einsum("ijkc,jk->ijc", x[:, cols.index], cols.weight)
     return _round(x, 2 * BITS)
 
