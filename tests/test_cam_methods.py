@@ -149,3 +149,51 @@ def test_identity_cosine_target(sface, x):
     for i in range(4):
         ref = minmax(np.maximum((g[i].mean((1, 2))[:, None, None] * a[i]).sum(0), 0))
         np.testing.assert_allclose(res.native[i].numpy(), ref, atol=1e-4)
+
+
+class OneChannelNet(torch.nn.Module):
+    """A toy embedding model whose 7x7 layer has 8 channels of distinct spatial patterns, and whose
+    embedding reads channel 3 alone: a CAM whose weights matter must single that channel out."""
+
+    default_cam_layer = "act"
+
+    def __init__(self) -> None:
+        super().__init__()
+        gen = torch.Generator().manual_seed(0)
+        self.body = torch.nn.Conv2d(3, 8, kernel_size=16, stride=16)  # 112 px -> 7x7
+        self.act = torch.nn.ReLU()
+        self.head = torch.nn.Linear(49, 16)
+        with torch.no_grad():
+            self.body.weight.copy_(torch.randn(self.body.weight.shape, generator=gen) / 100)
+            self.body.weight[3].abs_()  # the channel the embedding reads is active everywhere, as others partly
+            self.body.bias.copy_(torch.linspace(-0.2, 0.2, 8))
+            self.head.weight.copy_(torch.randn(self.head.weight.shape, generator=gen))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.act(self.body(x))[:, 3].flatten(1))
+
+
+def test_a_cam_whose_weights_matter_singles_out_the_one_channel_the_embedding_reads():
+    torch.manual_seed(1)
+    model = OneChannelNet().eval()
+    x = torch.rand(3, 3, 112, 112) * 255
+    with torch.inference_mode():
+        acts = model.act(model.body(x)).numpy()
+    only = [
+        np.corrcoef(m.ravel(), a[3].ravel())[0, 1]
+        for m, a in zip(make_cam(model, "gradcam")(x).native.numpy(), acts, strict=True)
+    ]
+    mean = [
+        np.corrcoef(m.ravel(), a[3].ravel())[0, 1]
+        for m, a in zip(make_cam(model, "activation_mean")(x).native.numpy(), acts, strict=True)
+    ]
+    assert min(only) > 0.99, only  # Grad-CAM's weights are zero off channel 3
+    assert max(mean) < 0.9, mean  # the unweighted mean is not channel 3's map
+    assert np.all(make_cam(model, "gradcam")(x).baseline_r.numpy() < 0.9)
+    # Score-CAM as defined today (softmax of cosine scores, T = 1) does not: its map stays the channel
+    # mean's (issue 20); a definition whose weights matter would have to pass the Grad-CAM line above
+    score = make_cam(model, "scorecam", fuse=False)(x)
+    assert np.all(score.baseline_r.numpy() > 0.99)
+    assert (
+        max(np.corrcoef(m.ravel(), a[3].ravel())[0, 1] for m, a in zip(score.native.numpy(), acts, strict=True)) < 0.9
+    )
