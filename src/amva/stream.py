@@ -166,14 +166,8 @@ class ChunkedWriter:
 
     def _extend(self, ds: xr.Dataset) -> None:
         assert self._nc is not None
-        written = {name for name, v in self._nc.variables.items() if "image" in v.dimensions}
-        given = {name for name, v in ds.variables.items() if "image" in v.dims}
-        if given != written:
-            raise ValueError(
-                f"{self.path}: chunk variables {sorted(given)} differ from the first chunk's {sorted(written)}"
-            )
         end = self._written + ds.sizes["image"]
-        for name in given:
+        for name in self._variables:  # append checked that every chunk has the first chunk's variables
             values = ds[name].values
             self._nc.variables[name][self._written : end] = (
                 values.astype(object) if values.dtype.kind == "U" else values

@@ -39,6 +39,7 @@ def set_statistics(maps: np.ndarray) -> np.ndarray:
 
 
 CI_LEVEL = 0.95
+_BOUNDS = ((1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2)  # the percentile interval's quantiles
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 KDE_POINTS = 200  # the KDE grid's minimum size
 KDE_MAX_POINTS = 2001
@@ -119,10 +120,9 @@ def _baseline_by_bin(ds: xr.Dataset, values: list[np.ndarray], groups: list[np.n
     if ds.attrs["n_boot"] > 0:
         seed = np.random.SeedSequence([ds.attrs["seed"], 2])
         replicates = bootstrap_medians(values, groups, ds.attrs["n_boot"], seed)
-        bounds = [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2]
         for b in range(len(values)):
             if design.groups_in(b) >= ds.attrs["min_groups"]:
-                ci[b] = np.nanquantile(replicates[:, b], bounds)
+                ci[b] = np.nanquantile(replicates[:, b], _BOUNDS)
     finite = [v[np.isfinite(v)] for v in values]
     median = [float(np.median(v)) if v.size else np.nan for v in finite]
     ds["baseline_r_median"] = ("bin", median, _ATTRS["baseline_r_median"])
@@ -326,7 +326,6 @@ def _inference(
     ci = np.full((len(sets), len(STATS), len(REGIONS), 2), np.nan)
     ratio_ci = np.full((len(sets), len(STATS), 2), np.nan)
     contrast_ci = np.full(2, np.nan)
-    bounds = [(1 - CI_LEVEL) / 2, (1 + CI_LEVEL) / 2]
     if n_boot > 0:
         replicates = bootstrap_region_means(sets, groups, weights, n_boot, boot_stream)
         ok = [design.groups_in(b) >= min_groups for b in range(len(sets))]
@@ -334,11 +333,11 @@ def _inference(
             if not ok[b]:
                 continue
             for stat, rep in (("mam", mam), ("amv", amv)):
-                ci[b, STATS.index(stat)] = np.nanquantile(rep, bounds, axis=0).T
+                ci[b, STATS.index(stat)] = np.nanquantile(rep, _BOUNDS, axis=0).T
                 with np.errstate(divide="ignore", invalid="ignore"):  # a resample with no inside variation
-                    ratio_ci[b, STATS.index(stat)] = np.nanquantile(rep[:, 1] / rep[:, 0], bounds)
+                    ratio_ci[b, STATS.index(stat)] = np.nanquantile(rep[:, 1] / rep[:, 0], _BOUNDS)
         if ok[0] and ok[-1]:
-            contrast_ci = np.nanquantile(replicates[-1][1][:, 1] - replicates[0][1][:, 1], bounds)
+            contrast_ci = np.nanquantile(replicates[-1][1][:, 1] - replicates[0][1][:, 1], _BOUNDS)
     nan_test = dict.fromkeys(("perm_statistic", "perm_p_value", "perm_ratio_statistic", "perm_ratio_p_value"), np.nan)
     test = (
         permutation_test(sets[0], sets[-1], weights, n_perm, perm_stream, groups[0], groups[-1])
