@@ -10,7 +10,7 @@ CONFIG ?= config/config.yaml
 DIR ?= .
 SNAKEMAKE = $(BIN)/snakemake --directory $(DIR) --configfile $(abspath $(CONFIG))
 
-.PHONY: setup run unlock test test-cluster report report-zip lint clean
+.PHONY: setup run unlock test test-cluster report report-zip readme-figures lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ report: $(STAMP)
 # for runs with many or large figures.
 report-zip: $(STAMP)
 	$(SNAKEMAKE) --report results/report.zip
+
+# The README's pictures, taken from the default run's results (run `make run` first), so they never
+# drift from the code: the front page's forest plot and the demo's Grad-CAM / GraFIQs maps panel.
+README_MAPS := results/report/demo/sface/gradcam/grafiqs/maps.png
+readme-figures:
+	test -f results/report/forest.png -a -f $(README_MAPS) || { echo "run 'make run' first"; exit 1; }
+	mkdir -p docs/images
+	cp results/report/forest.png docs/images/forest.png
+	cp $(README_MAPS) docs/images/maps-demo-gradcam-grafiqs.png
 
 test: $(STAMP)
 	$(BIN)/ruff check src scripts tests bench

@@ -3,7 +3,9 @@
 import pandas as pd
 
 from amva.io import read_dataset, write_bytes, write_csv
+from amva.report.charts import svg_text, write_chart_png
 from amva.report.summary import rejected_counts, run_provenance, summary_html, summary_table
+from amva.report.trust import forest_chart, trust_sentences, trust_table
 from amva.report.weights import weights_table
 from amva.runlog import log_to
 from amva.stream import image_count
@@ -25,11 +27,27 @@ with log_to(sm.log[0]) as log:
         tuple(k.split("|")): read_dataset(path, required=("baseline_r",))
         for k, path in zip(sm.params.cams, sm.input.cams, strict=True)
     }
+    trusts = {
+        tuple(k.split("|")): read_dataset(path, required=("spearman_median",))
+        for k, path in zip(sm.params.trust, sm.input.trust, strict=True)
+    }
+    trust = trust_table(trusts)
+    log.info("can the maps be trusted?\n%s", trust.to_string())
     weights = weights_table(cams)
     log.info("what the channel weights add:\n%s", weights.to_string())
     table = summary_table(results, evaluations)
     prov = run_provenance([*results.values(), *evaluations.values()], sm.params.config)
     write_csv(table, sm.output.csv)
     write_csv(weights, sm.output.weights)
-    write_bytes(sm.output.html, summary_html(table, rejected_counts(rejected, used), prov, weights).encode())
+    write_csv(trust, sm.output.trust)
+    svg = ""
+    if len(table):  # the forest plot opens the front page; its PNG is what the README shows
+        forest = forest_chart(table)
+        svg = svg_text(forest)
+        write_chart_png(forest, sm.output.forest)
+    else:
+        write_bytes(sm.output.forest, b"")
+    lines = trust_sentences(trust) if len(trust) else []
+    page = summary_html(table, rejected_counts(rejected, used), prov, weights, lines, svg)
+    write_bytes(sm.output.html, page.encode())
     log.info("summary of %d analyses written", len(table))

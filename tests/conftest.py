@@ -69,12 +69,13 @@ def tiny_config(sources: Path) -> dict:
             "sharpness": {"method": "sharpness"},
             "imported": {"method": "scores_file", "path": str(sources.parent / "scores_{dataset}.txt")},
         },
-        "cams": {
-            "gradcam": {"method": "gradcam", "batch_size": 8},
+        "cams": {  # the trust checks for one CAM (each costs a job and its figures)
+            "gradcam": {"method": "gradcam", "batch_size": 8, "trust": {"enabled": True}},
             "gradcam_binned": {"method": "gradcam", "images": "binned", "fiqa": ["serfiq"]},
         },
         "bins": {"mode": "matched", "k": 1},  # one HIGH and one LOW image of each of the 5 photos
         "evaluation": {"threshold": {"fnmr": 0.1}},
+        "trust": {"enabled": False, "cascade": 2, "faithfulness_images": 6},
     }
 
 

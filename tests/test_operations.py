@@ -22,9 +22,9 @@ from conftest import ROOT, Job, dry_run, parse_jobs, snakemake, tiny_config
 from amva.io import read_dataset, write_dataset
 
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-MODEL_RULES = ("embeddings", "cam", "quality")
+MODEL_RULES = ("embeddings", "cam", "quality", "trust")
 # rules that only draw or tabulate finished results
-REPORT_RULES = {"figures", "edc_chart", "region_table", "summary", "quality_summary", "all"}
+REPORT_RULES = {"figures", "trust_figures", "edc_chart", "region_table", "summary", "quality_summary", "all"}
 
 
 def rules(jobs: list[Job]) -> set[str]:
@@ -59,7 +59,7 @@ def slurm_jobs(tiny_run: Path, *args: str) -> dict[str, list[Job]]:
 def test_slurm_profile_requests_gpus_for_model_jobs_and_defaults_for_the_rest(tiny_run, profile):
     assert profile["executor"] == "slurm"  # the plugin must load for the profile to parse at all
     jobs = slurm_jobs(tiny_run)
-    expected = {"embeddings", "cam", "cam_gather", "quality", "image_quality", "bins", "variation", "edc", "figures"}
+    expected = {"embeddings", "cam", "cam_gather", "trust", "quality", "image_quality", "bins", "variation", "edc"}
     assert expected <= set(jobs)
     defaults = profile["default-resources"]
     for rule, rule_jobs in jobs.items():
@@ -150,14 +150,21 @@ def test_a_config_change_reruns_only_what_depends_on_it(tiny_run, change):
     if change is _report:
         assert "figures" in scheduled and scheduled <= REPORT_RULES
     elif change is _bins:
-        # bins feed the AMVA statistics, their figures and the CAMs that map binned images only
-        assert {"bins", "variation", "figures"} <= scheduled
-        assert scheduled <= {"bins", "variation", "cam", "cam_gather"} | REPORT_RULES
+        # bins feed the AMVA statistics, their figures, the CAMs that map binned images only, and the
+        # trust checks (which run on the binned images)
+        assert {"bins", "variation", "figures", "trust"} <= scheduled
+        assert scheduled <= {"bins", "variation", "cam", "cam_gather", "trust"} | REPORT_RULES
         assert {job.wildcards["cam"] for job in jobs if job.rule in ("cam", "cam_gather")} == binned_cams
     else:
         assert {"image_quality", "bins", "edc", "variation", "figures"} <= scheduled  # dynamic range needs no GPU
-        assert scheduled <= {"image_quality", "bins", "edc", "variation"} | REPORT_RULES
-        assert {job.wildcards["fiqa"] for job in jobs if "fiqa" in job.wildcards} == {"dynamic_range"}
+        # a CAM analysed for every FIQA method checks its maps on the new method's binned images too
+        assert scheduled <= {"image_quality", "bins", "edc", "variation", "trust"} | REPORT_RULES
+        # the other FIQA methods' analyses re-run only for the CAM whose trust check now covers more images
+        # (its null maps and faithfulness change by value); nothing else of theirs re-runs
+        trusted = {job.wildcards["cam"] for job in jobs if job.rule == "trust"}
+        others = [job for job in jobs if job.wildcards.get("fiqa", "dynamic_range") != "dynamic_range"]
+        assert trusted == {"gradcam"} and {job.rule for job in others} <= {"variation", "figures"}
+        assert {job.wildcards["cam"] for job in others} == trusted
 
 
 # ---------------------------------------------------------------- faults

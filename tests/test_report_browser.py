@@ -207,7 +207,15 @@ def test_report_loads_offline_without_errors_and_renders_results(page, tiny_run)
     assert set(categories) == {"» Summary", "tiny / sface", "FIQA methods"}
     menu = [item for item in app_ready["menu"] if item in categories]
     assert menu[0] == "» Summary", app_ready["menu"]
-    assert set(categories["tiny / sface"]) == {"» all FIQA", "serfiq", "brisque", "sharpness", "imported"}
+    assert set(categories["tiny / sface"]) == {
+        "» all FIQA",
+        "» can these maps be trusted?",
+        "serfiq",
+        "brisque",
+        "sharpness",
+        "imported",
+    }
+    assert len(categories["tiny / sface"]["» can these maps be trusted?"]) == 2  # one CAM checked, two figures
     assert len(categories["tiny / sface"]["serfiq"]) == 2 * 5  # two CAMs x five figures
     labels = client.evaluate(session, "results['results/report/tiny/sface/gradcam/brisque/maps.png'].labels")
     assert labels == {
@@ -217,7 +225,7 @@ def test_report_loads_offline_without_errors_and_renders_results(page, tiny_run)
     }
 
     sizes = client.evaluate(session, CHECK_RESULTS)
-    assert len(sizes) == 5 * 5 + 2  # five analyses x five figures, EDC and ERC
+    assert len(sizes) == 5 * 5 + 2 + 2  # five analyses x five figures, EDC and ERC, two trust figures
     assert all(width > 100 and height > 100 for _, width, height in sizes), sizes
 
     # the views the menu opens: a PNG panel and an Altair SVG chart are drawn at a visible size

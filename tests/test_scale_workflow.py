@@ -30,6 +30,8 @@ def large_run(tmp_path_factory, demo_sources) -> Path:
         "cams": {"gradcam": {"method": "gradcam", "images": "binned"}},
         "bins": {"mode": "high_low", "k": 0.2},
         "statistics": {"n_boot": 200, "n_perm": 200},
+        # the null model maps every binned image (1,200); the cascade and the curves take samples
+        "trust": {"cascade_images": 40, "faithfulness_images": 40},
     }
     return make_run(work, config, "large.yaml") / "results"
 
@@ -53,6 +55,9 @@ def test_bytes_per_image_per_analysis(large_run):
     # bilinear upsampling of 49 values, which no general-purpose compressor exploits
     assert cam.stat().st_size / n_maps < 15_500
     assert (large_run / "ladder/sface/gradcam/variation/sharpness.nc").stat().st_size / N < 12_000
+    trust = read_dataset(large_run / "ladder/sface/trust/gradcam.nc", lazy=True)
+    assert trust.sizes["image"] == 2 * N // 5 and int(trust["deletion_faithfulness_median_count"]) == 40
+    assert (large_run / "ladder/sface/trust/gradcam.nc").stat().st_size / N < 12_000  # null maps packed
     pairs = read_dataset(large_run / "ladder/pairs.nc")
     assert (large_run / "ladder/pairs.nc").stat().st_size < 60 * pairs.sizes["pair"]  # 60 MB for 10^6 pairs
 

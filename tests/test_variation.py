@@ -349,7 +349,7 @@ def test_baseline_r_per_bin_with_a_grouped_interval(contrast):
     r = np.where(labels == "low", 0.95, 0.3) + rng.normal(0, 0.01, ids.size)
     r[0] = np.nan  # a constant map has no correlation
     baseline_r = xr.DataArray(r, coords={"image": ids}, dims="image")
-    ds = variation(maps, bins, mask, seed=3, n_boot=300, n_perm=0, min_groups=2, baseline_r=baseline_r)
+    ds = variation(maps, bins, mask, seed=3, n_boot=300, n_perm=0, min_groups=2, per_image={"baseline_r": baseline_r})
     for b in ("high", "low"):
         members = bins["image"].values[bins["bin"].values == b]
         values = baseline_r.sel(image=members).values

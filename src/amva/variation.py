@@ -9,6 +9,8 @@ reader can see what ignoring who is in the bins would have claimed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -62,7 +64,8 @@ def variation(
     n_perm: int = 1000,
     min_groups: int = 5,
     deviation_maps: str = "low",
-    baseline_r: xr.DataArray | None = None,
+    per_image: Mapping[str, xr.DataArray] | None = None,
+    null_maps: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Per-bin statistic maps, D-AM-V, region means, AM-V distributions, profiles,
     single-image deviations, and their uncertainty at the group and the image level.
@@ -73,9 +76,12 @@ def variation(
     ``min_groups`` groups get no interval. The reference of the single-image deviation
     and the HIGH side of the test is the first bin (``high``, or the best quantile bin
     ``qn``); the LOW side is the last (``low``, or ``q1``). ``deviation_maps`` (one of
-    :data:`DEVIATION_MAPS`) says whose per-pixel deviation maps are stored. ``baseline_r``
-    (per image, the CAM result's correlation with the channel-mean map) adds its median per
-    bin with a grouped interval: how much the CAM's weights move the maps of each bin.
+    :data:`DEVIATION_MAPS`) says whose per-pixel deviation maps are stored. Each of
+    ``per_image`` (a value per image, named as in :data:`PER_IMAGE`: the maps' correlation with
+    the channel-mean map, their faithfulness) adds its median per bin with a grouped interval.
+    ``null_maps`` (the fully randomised model's maps of the same images) add the null arm: the
+    same contrast and test on them, and the trained − null difference of contrasts with a
+    bootstrap interval that resamples the same groups in both arms.
     """
     n_boot, n_perm = _check_count("n_boot", n_boot), _check_count("n_perm", n_perm)
     min_groups = _check_count("min_groups", min_groups)
@@ -107,31 +113,77 @@ def variation(
     ds.attrs["deviation_maps"] = deviation_maps
     set_groups = [groups.sel(image=ids).values.astype(str) for ids in members]
     _uncertainty(ds, sets, set_groups, [ids.astype(str) for ids in members], weights)
-    if baseline_r is not None:
-        _baseline_by_bin(ds, [baseline_r.sel(image=ids).values.astype(np.float64) for ids in members], set_groups)
+    for name, value in (per_image or {}).items():
+        values = [value.reindex(image=ids).values.astype(np.float64) for ids in members]
+        _median_by_bin(ds, name, values, set_groups)
+    if null_maps is not None:
+        null_sets = [null_maps.sel(image=ids).values.astype(np.float64).reshape(-1, inside.size) for ids in members]
+        _null_arm(ds, sets, null_sets, set_groups, weights)
     return ds
 
 
-def _baseline_by_bin(ds: xr.Dataset, values: list[np.ndarray], groups: list[np.ndarray]) -> None:
-    """Per bin: the median of the maps' r with the channel-mean map, its grouped 95% interval
-    (none below ``min_groups`` groups) and how many maps have one (a constant map has none)."""
-    design = Design(groups)
+PER_IMAGE = ("baseline_r", "deletion_faithfulness", "insertion_faithfulness")
+"""The per-image values a result summarises per bin (medians with grouped intervals)."""
+
+
+def _median_by_bin(ds: xr.Dataset, name: str, values: list[np.ndarray], groups: list[np.ndarray]) -> None:
+    """Per bin: the median of a per-image value, its grouped 95% interval (none below
+    ``min_groups`` groups) and how many images have one (a constant map has no correlation,
+    an image outside the faithfulness sample no curve)."""
+    if name not in PER_IMAGE:
+        raise ValueError(f"per-image value {name!r}: use one of {', '.join(PER_IMAGE)}")
     ci = np.full((len(values), 2), np.nan)
     if ds.attrs["n_boot"] > 0:
-        seed = np.random.SeedSequence([ds.attrs["seed"], 2])
+        seed = np.random.SeedSequence([ds.attrs["seed"], 2 + PER_IMAGE.index(name)])
         replicates = bootstrap_medians(values, groups, ds.attrs["n_boot"], seed)
-        for b in range(len(values)):
-            if design.groups_in(b) >= ds.attrs["min_groups"]:
+        for b, v in enumerate(values):
+            if len(np.unique(groups[b][np.isfinite(v)])) >= ds.attrs["min_groups"]:
                 ci[b] = np.nanquantile(replicates[:, b], _BOUNDS)
     finite = [v[np.isfinite(v)] for v in values]
     median = [float(np.median(v)) if v.size else np.nan for v in finite]
-    ds["baseline_r_median"] = ("bin", median, _ATTRS["baseline_r_median"])
-    ds["baseline_r_median_ci"] = (
+    ds[f"{name}_median"] = ("bin", median, _ATTRS[f"{name}_median"])
+    ds[f"{name}_median_ci"] = (
         ("bin", "bound"),
         ci,
-        {**_ATTRS["baseline_r_median"], "inference": ds.attrs["inference"]},
+        {**_ATTRS[f"{name}_median"], "inference": ds.attrs["inference"]},
     )
-    ds["baseline_r_maps"] = ("bin", [v.size for v in finite], {"description": "maps of the bin with a correlation"})
+    ds[f"{name}_maps"] = ("bin", [v.size for v in finite], {"description": "images of the bin with a value"})
+
+
+def _null_arm(
+    ds: xr.Dataset,
+    sets: list[np.ndarray],
+    null_sets: list[np.ndarray],
+    groups: list[np.ndarray],
+    weights: np.ndarray,
+) -> None:
+    """The contrast, its interval and grouped test on the null model's maps, and trained − null.
+
+    Both arms draw the same bootstrap resamples (same seed, same groups), so the difference's
+    interval is paired; the null arm's permutation test uses the trained arm's permutations.
+    """
+    null = _inference(ds, null_sets, groups, weights)
+    outside = np.stack([s.std(axis=0, ddof=1) @ weights[:, 1] for s in null_sets])
+    ds["null_region_mean"] = (("bin",), outside, _ATTRS["null_region_mean"])
+    ds["null_contrast_ci"] = (("bound",), null["contrast_ci"][1], _ATTRS["null_contrast_ci"])
+    ds["null_perm_statistic"] = ((), null["perm_statistic"][1], _ATTRS["null_perm_statistic"])
+    ds["null_perm_p_value"] = ((), null["perm_p_value"][1], _ATTRS["null_perm_p_value"])
+    diff_ci = np.full(2, np.nan)
+    if ds.attrs["n_boot"] > 0 and ds.attrs["enough_groups"]:
+        stream = np.random.SeedSequence(ds.attrs["seed"]).spawn(2)[0]
+        trained, random = (
+            bootstrap_region_means(arm, groups, weights, ds.attrs["n_boot"], stream) for arm in (sets, null_sets)
+        )
+        contrast = [r[-1][1][:, 1] - r[0][1][:, 1] for r in (trained, random)]
+        diff_ci = np.nanquantile(contrast[0] - contrast[1], _BOUNDS)
+    ds["contrast_minus_null"] = (
+        (),
+        ds["perm_statistic"].item() - null["perm_statistic"][1],
+        _ATTRS["contrast_minus_null"],
+    )
+    ds["contrast_minus_null_ci"] = (("bound",), diff_ci, _ATTRS["contrast_minus_null"])
+    for name in ("null_contrast_ci", "null_perm_p_value", "contrast_minus_null_ci"):
+        ds[name].attrs.update(inference=ds["contrast_ci"].attrs["inference"], seed=ds.attrs["seed"])
 
 
 def _result(maps: xr.DataArray, bins: xr.Dataset, mask: xr.DataArray, stat_maps: np.ndarray) -> xr.Dataset:
@@ -375,6 +427,29 @@ _ATTRS: dict[str, dict[str, str]] = {
     "baseline_r_median": {
         "description": "median over the bin's maps of their Pearson r with the channel-mean map (CAM activation_mean); "
         "near 1: the CAM's channel weights do not change the maps; interval: 95% cluster bootstrap over the groups",
+        "units": _UNITLESS,
+    },
+    "deletion_faithfulness_median": {
+        "description": "median over the bin's images of the deletion faithfulness (random-order AUC minus the map's; "
+        "> 0: the map ranks what the embedding uses better than chance); interval: 95% cluster bootstrap",
+        "units": _UNITLESS,
+    },
+    "insertion_faithfulness_median": {
+        "description": "median over the bin's images of the insertion faithfulness (the map's AUC minus the random "
+        "orders'); interval: 95% cluster bootstrap",
+        "units": _UNITLESS,
+    },
+    "null_region_mean": {
+        "description": "outside-mask mean AM-V of each bin's maps from the fully randomised model (the null model)",
+        "units": _UNITLESS,
+    },
+    "null_contrast_ci": {"description": "contrast_ci of the null model's maps (same resamples)", "units": _UNITLESS},
+    "null_perm_statistic": {"description": "perm_statistic of the null model's maps", "units": _UNITLESS},
+    "null_perm_p_value": {"description": "perm_p_value of the null model's maps (same permutations)"},
+    "contrast_minus_null": {
+        "description": "perm_statistic minus null_perm_statistic: the LOW - HIGH outside AM-V contrast the trained "
+        "model adds to what the same images give a randomly initialised one; interval: 95% bootstrap with the "
+        "same group resamples in both arms (paired)",
         "units": _UNITLESS,
     },
     "region_mean_ci": {

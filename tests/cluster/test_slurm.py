@@ -19,8 +19,17 @@ from slurm_cluster import ACCOUNT, Cluster, Run, run, site_profile, with_resourc
 
 from amva.io import read_dataset
 
-MODEL_RULES = {"embeddings", "cam", "quality"}
-BINS_AND_DOWNSTREAM = {"bins", "variation", "figures", "quality_summary", "region_table", "summary"}
+MODEL_RULES = {"embeddings", "cam", "quality", "trust"}
+BINS_AND_DOWNSTREAM = {
+    "bins",
+    "variation",
+    "figures",
+    "trust",
+    "trust_figures",
+    "quality_summary",
+    "region_table",
+    "summary",
+}
 CAM_TARGET = "results/tiny/sface/cam/gradcam.nc"
 SHARPNESS = "results/tiny/quality/sharpness.nc"
 # when, and at which commit of this checkout, a job ran: the only attributes two runs may differ in

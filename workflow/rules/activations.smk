@@ -55,3 +55,29 @@ rule cam_gather:
         spec=cam_params,
     script:
         f"{SCRIPTS}/cam_gather.py"
+
+
+rule trust:
+    input:
+        faces=model_faces,
+        cam="results/{dataset}/{model}/cam/{cam}.nc",
+        bins=cam_fiqa_bins,
+        embeddings=cam_references,
+    output:
+        "results/{dataset}/{model}/trust/{cam}.nc",
+    log:
+        "logs/trust/{dataset}/{model}/{cam}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=1,
+    params:
+        spec=cam_params,
+        trust=trust_params,
+        model=model_spec,
+        device=config["device"],
+        statistics=trust_statistics,
+        seed=config["seed"],
+    script:
+        f"{SCRIPTS}/trust.py"

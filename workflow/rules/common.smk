@@ -116,9 +116,36 @@ def cam_spec(wildcards):
 
 
 def cam_params(wildcards):
-    """The CAM entry without its FIQA list, unless that list decides which images get maps."""
-    spec = cam_spec(wildcards)
+    """The CAM entry without its trust keys, and without its FIQA list unless that list decides
+    which images get maps: changing either re-runs only the jobs that read it."""
+    spec = {k: v for k, v in cam_spec(wildcards).items() if k != "trust"}
     return spec if spec["images"] == "binned" else {k: v for k, v in spec.items() if k != "fiqa"}
+
+
+def trust_spec(cam):
+    """A CAM's trust settings: its own ``trust`` keys over the top-level ones."""
+    return canonical({**config["trust"], **config["cams"][cam].get("trust", {})})
+
+
+def trust_params(wildcards):
+    return trust_spec(wildcards.cam)
+
+
+def trust_statistics(wildcards):
+    """The statistics keys the trust job uses (not n_perm: changing it re-runs no trust job)."""
+    return {key: config["statistics"][key] for key in ("n_boot", "min_groups")}
+
+
+def trust_result(wildcards):
+    """The trust file an AMVA result reads its null model and faithfulness from (none when off)."""
+    if not trust_spec(wildcards.cam)["enabled"]:
+        return []
+    return "results/{dataset}/{model}/trust/{cam}.nc".format(**wildcards)
+
+
+def cam_fiqa_bins(wildcards):
+    """The bins of every FIQA instance a CAM is analysed for: whose images the trust checks use."""
+    return expand("results/{dataset}/bins/{fiqa}.nc", dataset=wildcards.dataset, fiqa=cam_fiqa(wildcards.cam))
 
 
 def model_spec(wildcards):
@@ -219,6 +246,19 @@ def analysis_keys(wildcards):
     return ["|".join(a.values()) for a in analyses()]
 
 
+def trust_results(wildcards):
+    """Every (dataset, model, CAM) trust file, once each, in the order of trust_keys()."""
+    return [f"results/{d}/{m}/trust/{c}.nc" for d, m, c in _trust_keys()]
+
+
+def trust_keys(wildcards):
+    return ["|".join(key) for key in _trust_keys()]
+
+
+def _trust_keys():
+    return [key for key in dict.fromkeys(_cam_keys()) if trust_spec(key[2])["enabled"]]
+
+
 def cam_results(wildcards):
     """Every (dataset, model, CAM) map file an AMVA result reads, once each."""
     return [f"results/{d}/{m}/cam/{c}.nc" for d, m, c in dict.fromkeys(_cam_keys())]
@@ -246,6 +286,7 @@ def all_outputs(wildcards):
     outputs = [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/maps.png" for a in analyses()]
     outputs += [f"results/report/{a['dataset']}/{a['model']}/{a['cam']}/{a['fiqa']}/regions.svg" for a in analyses()]
     outputs += [f"results/report/{d}/{m}/edc.svg" for d in usable for m in config["models"]]
+    outputs += [f"results/report/{d}/{m}/{c}/trust.svg" for d, m, c in _trust_keys()]
     outputs.append("results/report/regions.csv")
     outputs += [f"results/{d}/quality/{t}.csv" for d in usable for t in ("validation", "agreement")]
     return outputs
@@ -263,7 +304,7 @@ def cam_bins(wildcards):
     """Score-CAM on a large set is costly: with ``images: binned`` only binned images get maps."""
     if cam_spec(wildcards)["images"] == "all":
         return []
-    return expand("results/{dataset}/bins/{fiqa}.nc", dataset=wildcards.dataset, fiqa=cam_fiqa(wildcards.cam))
+    return cam_fiqa_bins(wildcards)
 
 
 def cam_references(wildcards):

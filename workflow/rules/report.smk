@@ -4,6 +4,7 @@
 # Only the rules here read config["report"], so changing it re-runs report jobs only.
 SUMMARY = "» Summary"
 ALL_FIQA = "» all FIQA"
+TRUST = "» can these maps be trusted?"
 DATASET_MODEL = "{dataset} / {model}"
 
 
@@ -56,6 +57,35 @@ rule figures:
         colormap=config["report"]["colormap"],
     script:
         f"{SCRIPTS}/figures.py"
+
+
+rule trust_figures:
+    input:
+        trust="results/{dataset}/{model}/trust/{cam}.nc",
+        faces=model_faces,
+    output:
+        maps=report(
+            "results/report/{dataset}/{model}/{cam}/trust_maps.png",
+            caption="../report/trust.rst",
+            category=DATASET_MODEL,
+            subcategory=TRUST,
+            labels=lambda w: {"figure": "1 maps under cascading randomisation", "CAM": w.cam},
+        ),
+        chart=report(
+            "results/report/{dataset}/{model}/{cam}/trust.svg",
+            caption="../report/trust.rst",
+            category=DATASET_MODEL,
+            subcategory=TRUST,
+            labels=lambda w: {"figure": "2 sanity and faithfulness", "CAM": w.cam},
+        ),
+    log:
+        "logs/trust_figures/{dataset}/{model}/{cam}.log",
+    conda:
+        ENV
+    params:
+        colormap=config["report"]["colormap"],
+    script:
+        f"{SCRIPTS}/trust_figures.py"
 
 
 rule edc_chart:
@@ -114,6 +144,7 @@ rule summary:
         rejected=expand("results/{dataset}/rejected.csv", dataset=config["datasets"]),
         faces=expand("results/{dataset}/faces.nc", dataset=config["datasets"]),  # image counts
         cams=cam_results,  # what each CAM's weights add (baseline_r)
+        trust=trust_results,
     output:
         html=report(
             "results/report/summary.html",
@@ -129,6 +160,14 @@ rule summary:
             subcategory="all analyses",
             labels={"table": "1 front page numbers (CSV)"},
         ),
+        trust=report(
+            "results/report/trust.csv",
+            caption="../report/trust.rst",
+            category=SUMMARY,
+            subcategory="all analyses",
+            labels={"table": "can the maps be trusted? (CSV)"},
+        ),
+        forest="results/report/forest.png",
         weights=report(
             "results/report/cam_weights.csv",
             caption="../report/summary.rst",
@@ -143,6 +182,7 @@ rule summary:
     params:
         analyses=analysis_keys,
         cams=cam_keys,
+        trust=trust_keys,
         evaluations=evaluation_keys,
         datasets=list(config["datasets"]),
         config=config,

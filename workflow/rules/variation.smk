@@ -2,6 +2,7 @@ rule variation:
     input:
         cam="results/{dataset}/{model}/cam/{cam}.nc",
         bins="results/{dataset}/bins/{fiqa}.nc",
+        trust=trust_result,
     output:
         "results/{dataset}/{model}/{cam}/variation/{fiqa}.nc",
     log:

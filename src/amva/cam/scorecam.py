@@ -8,7 +8,6 @@ the masked passes are where the time goes; see docs/benchmarks.md.
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -20,26 +19,8 @@ from torch import nn
 from amva.cam.base import EPS, BaseCAM
 from amva.cam.registry import register
 from amva.cam.targets import Target
-from amva.models.fuse import fuse_conv_bn
+from amva.models.fuse import frozen_or_eager, fuse_conv_bn
 from amva.options import Option
-
-
-def frozen_graph(model: nn.Module, shape: tuple[int, ...]) -> nn.Module:
-    """``model`` traced and frozen into oneDNN kernels (CPU): prepacked weights, activations
-    kept in oneDNN's blocked layout from the first convolution to the head.
-
-    The same operators in the same order, so exact up to float rounding; on the 2-core
-    benchmark machine 13% faster per forward than eager BN-folded SFace at batch 4.
-    TorchScript is deprecated in favour of ``torch.compile``, which needs a C++ compiler
-    and minutes of compilation per process; its warnings are silenced here.
-    """
-    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        example = torch.zeros(shape, device=next(model.parameters()).device)
-        traced = torch.jit.trace(model.eval(), example, check_trace=False)
-        return torch.jit.optimize_for_inference(torch.jit.freeze(traced))
-
 
 WEIGHTINGS = ("softmax", "raw")
 
@@ -85,12 +66,7 @@ class ScoreCAM(BaseCAM):
         if not self.fuse or self.autocast or buf.device.type != "cpu":
             return self.masked_model
         if self._frozen is None:
-            try:
-                self._frozen = frozen_graph(self.masked_model, tuple(buf.shape))
-            except RuntimeError as err:  # a model TorchScript cannot trace still runs, eagerly
-                name = type(self.masked_model).__name__
-                warnings.warn(f"Score-CAM: {name} could not be frozen ({err}); running it eagerly", stacklevel=2)
-                self._frozen = self.masked_model
+            self._frozen = frozen_or_eager(self.masked_model, tuple(buf.shape))
         return self._frozen
 
     def _masks(self, acts: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

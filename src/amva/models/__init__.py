@@ -149,3 +149,10 @@ def load_for_job(spec: Mapping[str, Any], device: str = "auto", threads: int = 1
     torch.set_num_threads(max(1, threads))
     dev = pick_device(device)
     return load_model(spec).to(dev), dev
+
+
+def he_normal(weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+    """He (Kaiming) normal on an ``(out, in, ...)`` weight, fan-in and ReLU gain; bias 0."""
+    torch.nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
+    if bias is not None:
+        torch.nn.init.zeros_(bias)

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from amva.io import sha256_file
-from amva.models import check_input_size
+from amva.models import check_input_size, he_normal
 from amva.models.onnx_verify import ensure_verified
 
 __all__ = [
@@ -184,6 +184,11 @@ class BatchNormNode(Node):
         self.register_buffer("running_var", var)
         self.eps = eps
 
+    def reset_parameters(self) -> None:
+        """Identity statistics and affine (the sanity check's randomisation)."""
+        for value, tensor in ((1.0, self.weight), (0.0, self.bias), (0.0, self.running_mean), (1.0, self.running_var)):
+            tensor.data.fill_(value)
+
     def compute(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
 
@@ -194,6 +199,10 @@ class PReluNode(Node):
     def __init__(self, onnx_name: str, slope: Tensor) -> None:
         super().__init__("PRelu", onnx_name, ["in"])
         self.weight = nn.Parameter(slope)
+
+    def reset_parameters(self) -> None:
+        """torch's PReLU initial slope."""
+        self.weight.data.fill_(0.25)
 
     def compute(self, x: Tensor) -> Tensor:  # type: ignore[override]
         w = self.weight
@@ -212,6 +221,10 @@ class GemmNode(Node):
         self.weight = nn.Parameter(b if attrs.get("transB", 0) else b.T.contiguous())
         self.bias = None if c is None else nn.Parameter(c * self.beta)
 
+    def reset_parameters(self) -> None:
+        """He normal, as amva.cam.randomise resets linear layers."""
+        he_normal(self.weight, self.bias)
+
     def compute(self, a: Tensor) -> Tensor:  # type: ignore[override]
         y = F.linear(a.T if self.trans_a else a, self.weight)
         if self.alpha != 1.0:
@@ -225,6 +238,10 @@ class MatMulNode(Node):
     def __init__(self, onnx_name: str, weight: Tensor) -> None:
         super().__init__("MatMul", onnx_name, ["in"])
         self.weight = nn.Parameter(weight)
+
+    def reset_parameters(self) -> None:
+        """He normal on the (in, out) weight seen as (out, in)."""
+        he_normal(self.weight.T, None)
 
     def compute(self, x: Tensor) -> Tensor:  # type: ignore[override]
         return torch.matmul(x, self.weight)

@@ -96,9 +96,19 @@ def erc_chart(curves: pd.DataFrame, title: str) -> alt.FacetChart:
     )
 
 
-def write_svg(chart: alt.Chart, path: str | Path) -> Path:
+def svg_text(chart: alt.TopLevelMixin) -> str:
+    """The chart as SVG markup, rendered with vl-convert (offline): to write, or to inline in a page."""
+    return vlc.vegalite_to_svg(chart.to_dict())
+
+
+def write_svg(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     """Render with vl-convert (offline) and move into place atomically."""
-    return write_bytes(path, vlc.vegalite_to_svg(chart.to_dict()).encode())
+    return write_bytes(path, svg_text(chart).encode())
+
+
+def write_chart_png(chart: alt.TopLevelMixin, path: str | Path) -> Path:
+    """A PNG of the chart at 1.5x (for pages that show images, such as the README)."""
+    return write_bytes(path, vlc.vegalite_to_png(chart.to_dict(), scale=1.5))
 
 
 def density_chart(ds: xr.Dataset, title: str) -> alt.Chart:

@@ -40,22 +40,22 @@ def _outline(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return cv2.drawContours(img, contours, -1, (255, 255, 255), 1)
 
 
-def _label(width: int, title: str, note: str) -> np.ndarray:
+def label_strip(width: int, title: str, note: str) -> np.ndarray:
     strip = np.full((HEADER, width, 3), 255, np.uint8)
     cv2.putText(strip, title, (6, 16), _FONT, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.putText(strip, note, (6, 34), _FONT, 0.42, (90, 90, 90), 1, cv2.LINE_AA)
     return strip
 
 
-def _cell(values: np.ndarray, vmax: float, mask: np.ndarray, title: str, colormap: str) -> np.ndarray:
+def map_cell(values: np.ndarray, vmax: float, mask: np.ndarray, title: str, colormap: str) -> np.ndarray:
     note = f"scale 0..{vmax:.3f}"
-    return np.vstack([_label(CELL, title, note), _outline(_colour(values, vmax, colormap), mask)])
+    return np.vstack([label_strip(CELL, title, note), _outline(_colour(values, vmax, colormap), mask)])
 
 
 def _mean_face(pixels: np.ndarray, mask: np.ndarray, title: str) -> np.ndarray:
     img = cv2.cvtColor(pixels.mean(axis=0).round().astype(np.uint8), cv2.COLOR_RGB2BGR)
     big = cv2.resize(img, (CELL, CELL), interpolation=cv2.INTER_LINEAR)
-    return np.vstack([_label(CELL, title, f"mean of {len(pixels)} faces"), _outline(big, mask)])
+    return np.vstack([label_strip(CELL, title, f"mean of {len(pixels)} faces"), _outline(big, mask)])
 
 
 def stat_panel(ds: xr.Dataset, faces: xr.Dataset, colormap: str = "viridis") -> np.ndarray:
@@ -72,11 +72,11 @@ def stat_panel(ds: xr.Dataset, faces: xr.Dataset, colormap: str = "viridis") -> 
         for stat in ds["stat"].values.tolist():
             vmax = float(ds["maps"].sel(stat=stat).max())
             values = ds["maps"].sel(bin=b, stat=stat).values
-            cells.append(_cell(values, vmax, mask, f"{b.upper()} {_LABELS[stat]}", colormap))
+            cells.append(map_cell(values, vmax, mask, f"{b.upper()} {_LABELS[stat]}", colormap))
         rows.append(np.hstack(cells))
     if "d_amv" in ds:
         d = ds["d_amv"].values
-        extra = _cell(d, float(d.max()), mask, "D-AM-V |HIGH-LOW|", colormap)
+        extra = map_cell(d, float(d.max()), mask, "D-AM-V |HIGH-LOW|", colormap)
         pad = np.full((extra.shape[0], rows[0].shape[1] - CELL, 3), 255, np.uint8)
         rows.append(np.hstack([extra, pad]))
     return np.vstack(rows)
@@ -112,7 +112,7 @@ def deviation_gallery(ds: xr.Dataset, faces: xr.Dataset, n: int = 8) -> np.ndarr
         face = cv2.cvtColor(faces["pixels"].sel(image=image_id).values, cv2.COLOR_RGB2BGR)
         blend = cv2.resize(cv2.addWeighted(face, 0.55, heat, 0.45, 0), (CELL, CELL), interpolation=cv2.INTER_LINEAR)
         note = f"{float(share.sel(image=image_id)):.0%} outside the face"
-        tiles.append(np.vstack([_label(CELL, str(image_id)[:30], note), _outline(blend, mask)]))
+        tiles.append(np.vstack([label_strip(CELL, str(image_id)[:30], note), _outline(blend, mask)]))
     if not tiles:
         return np.full((HEADER + CELL, CELL, 3), 255, np.uint8)
     blank = np.full_like(tiles[0], 255)

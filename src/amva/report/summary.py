@@ -20,6 +20,7 @@ import xarray as xr
 
 from amva.io import provenance
 from amva.report.weights import weights_sentences
+from amva.variation import PER_IMAGE
 
 AnalysisKey = tuple[str, str, str, str]  # dataset, model, cam, fiqa
 EvaluationKey = tuple[str, str, str]  # dataset, model, fiqa
@@ -70,13 +71,22 @@ def _analysis_row(ds: xr.Dataset) -> dict[str, Any]:
     row["ratio_p_value"] = ds["perm_ratio_p_value"].item()
     row["perm_groups"] = int(ds["perm_groups"].item())
     row["outside_amv_p_value_image_level"] = ds["perm_p_value_image_level"].item()
-    if "baseline_r_median" in ds:  # what the CAM's weights add, per bin (amva.report.weights)
+    for value in PER_IMAGE:  # what the CAM's weights add (amva.report.weights), how faithful its maps are
+        if f"{value}_median" not in ds:
+            continue
         for name, b in (("high", high), ("low", low)):
             estimate, lower, upper = _with_interval(
-                ds["baseline_r_median"].sel(bin=b), ds["baseline_r_median_ci"].sel(bin=b)
+                ds[f"{value}_median"].sel(bin=b), ds[f"{value}_median_ci"].sel(bin=b)
             )
-            row.update({f"baseline_r_{name}": estimate, f"baseline_r_{name}_lower": lower})
-            row[f"baseline_r_{name}_upper"] = upper
+            row.update({f"{value}_{name}": estimate, f"{value}_{name}_lower": lower})
+            row[f"{value}_{name}_upper"] = upper
+            row[f"{value}_{name}_images"] = int(ds[f"{value}_maps"].sel(bin=b))
+    if "null_perm_statistic" in ds:  # the null model: the same bins, maps of a randomly initialised model
+        lower, upper = ds["null_contrast_ci"].values
+        row.update(null_contrast=ds["null_perm_statistic"].item(), null_contrast_lower=lower, null_contrast_upper=upper)
+        row["null_p_value"] = ds["null_perm_p_value"].item()
+        lower, upper = ds["contrast_minus_null_ci"].values
+        row.update(minus_null=ds["contrast_minus_null"].item(), minus_null_lower=lower, minus_null_upper=upper)
     return row
 
 
@@ -104,7 +114,21 @@ def summary_table(
     for (dataset, model, cam, fiqa), ds in results.items():
         row = {"dataset": dataset, "model": model, "cam": cam, "fiqa": fiqa, **_analysis_row(ds)}
         rows.append({**row, **_evaluation_row(evaluations[(dataset, model, fiqa)])})
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["verdict"] = _verdicts(table)
+    return table
+
+
+def _verdicts(table: pd.DataFrame) -> list[str]:
+    """Per analysis, in words: the grouped test's verdict after Holm's correction over the FIQA methods
+    of its (dataset, model, CAM), or why there is none."""
+    out = pd.Series("too few groups", index=table.index)
+    for _, part in table.groupby(["dataset", "model", "cam"], sort=False):
+        testable = part[part["enough_groups"] == 1]
+        adjusted = holm(testable["outside_amv_p_value"].to_numpy())
+        out[testable.index] = np.where(adjusted < 0.05, "LOW > HIGH (Holm p < 0.05)", "not significant after Holm")
+    return out.tolist()
 
 
 def rejected_counts(rejected: Mapping[str, pd.DataFrame], used: Mapping[str, int]) -> pd.DataFrame:
@@ -197,6 +221,22 @@ def front_table(summary: pd.DataFrame) -> pd.DataFrame:
     out["p (outside LOW > HIGH), grouped"] = [_grouped_p(r, "outside_amv_p_value") for r in rows]
     out["p (ratio LOW > HIGH), grouped"] = [_grouped_p(r, "ratio_p_value") for r in rows]
     out["p (outside), image-level"] = summary["outside_amv_p_value_image_level"].map(_p)
+    if "null_contrast" in summary:
+        out["null model: LOW − HIGH [95% CI]"] = [
+            _interval(*row) for row in summary[["null_contrast", "null_contrast_lower", "null_contrast_upper"]].values
+        ]
+        out["null model p, grouped"] = summary["null_p_value"].map(_p)
+        out["trained − null [95% CI]"] = [
+            _interval(*row) for row in summary[["minus_null", "minus_null_lower", "minus_null_upper"]].values
+        ]
+    for kind in ("deletion", "insertion"):
+        name = f"{kind}_faithfulness"
+        if f"{name}_high" in summary:
+            out[f"{kind} faithfulness HIGH / LOW (images)"] = [
+                f"{_fmt(r[f'{name}_high'], 3)} ({r[f'{name}_high_images']}) / "
+                f"{_fmt(r[f'{name}_low'], 3)} ({r[f'{name}_low_images']})"
+                for r in rows
+            ]
     for column in summary.columns:
         if column.startswith("edc_pauc_"):
             out[f"EDC pAUC ≤ {column.removeprefix('edc_pauc_')}"] = summary[column].map(lambda v: _fmt(v, 4))
@@ -244,8 +284,35 @@ def findings(summary: pd.DataFrame) -> list[str]:
         withheld = n - len(testable)
         text += f"; {withheld} withheld for too few groups" if withheld else ""
         text += f". Ignoring the groups, {len(image_level)} of {n} would reach p &lt; 0.05."
+        text += _null_sentence(part)
         sentences.append(text)
     return sentences
+
+
+def _null_sentence(part: pd.DataFrame) -> str:
+    """How the trained model's contrasts compare with the null model's, in numbers (empty without one)."""
+    if "null_contrast" not in part or not np.isfinite(part["null_contrast"]).any():
+        return " No null model was computed for this CAM."
+    has = part[np.isfinite(part["null_contrast"])]
+    above = has[has["minus_null_lower"] > 0]
+    null_significant = has[(has["null_p_value"] < 0.05) & (has["enough_groups"] == 1)]
+    model = html.escape(str(part["model"].iloc[0]))
+    text = (
+        f" Against the null model (the same bins, maps of a randomly initialised {model}): "
+        f"the trained contrast exceeds the null one for {int((has['minus_null'] > 0).sum())} of {len(has)}, with the "
+        f"paired 95% interval of the difference above 0 for {len(above)}"
+    )
+    if len(above):
+        parts = [f"{html.escape(r['fiqa'])} {r['minus_null']:.4f} [{r['minus_null_lower']:.4f}, "
+                 f"{r['minus_null_upper']:.4f}]" for r in above.to_dict("records")]  # fmt: skip
+        text += f" ({'; '.join(parts)})"
+    text += f"; the null model alone reaches p &lt; 0.05 for {len(null_significant)}"
+    if len(null_significant):
+        text += (
+            f" ({html.escape(', '.join(null_significant['fiqa']))}): a contrast that a network with random weights "
+            "gives too cannot be credited to what the model learned"
+        )
+    return text + "."
 
 
 def makeup_warnings(summary: pd.DataFrame) -> list[str]:
@@ -303,10 +370,17 @@ def _items(sentences: Sequence[str], css: str = "") -> str:
 
 
 def summary_html(
-    summary: pd.DataFrame, rejected: pd.DataFrame, prov: pd.DataFrame, weights: pd.DataFrame | None = None
+    summary: pd.DataFrame,
+    rejected: pd.DataFrame,
+    prov: pd.DataFrame,
+    weights: pd.DataFrame | None = None,
+    trust: Sequence[str] = (),
+    forest_svg: str = "",
 ) -> str:
-    """A self-contained HTML page (inline CSS, no script, no external resource); ``weights`` is
-    :func:`amva.report.weights.weights_table`'s, what each CAM's channel weights add."""
+    """A self-contained HTML page (inline CSS and SVG, no script, no external resource); ``weights`` is
+    :func:`amva.report.weights.weights_table`'s, what each CAM's channel weights add; ``trust`` the
+    sanity and faithfulness lines (:func:`amva.report.trust.trust_sentences`); ``forest_svg`` the
+    forest plot that opens the page."""
     front = front_table(summary)
     for column in front.columns[:6]:
         front[column] = front[column].map(lambda text: html.escape(str(text)))
@@ -319,7 +393,9 @@ def summary_html(
         '<html lang="en"><head><meta charset="utf-8"><title>amva summary</title>',
         f"<style>{_STYLE}</style></head><body>",
         "<h2>Does LOW vary more outside the face than HIGH?</h2>",
+        f'<div class="forest">{forest_svg}</div>' if forest_svg else "",
         _items(findings(summary)),
+        *(["<h2>Can these maps be trusted?</h2>", _items(map(html.escape, trust))] if trust else []),
         _items(makeup_warnings(summary), "warning"),
         _html_table(front, "Per analysis (dataset, model, CAM, FIQA)", "summary", escape=False),
         "<p>Groups: the grouping label of the dataset (the demo: the photo a variant was made from; "
