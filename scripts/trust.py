@@ -2,7 +2,7 @@
 deletion/insertion faithfulness, on the images the CAM's FIQA bins use."""
 
 import numpy as np
-import xarray as xr
+import torch
 
 from amva.bins import binned_images
 from amva.cam import cam_from_config
@@ -10,6 +10,7 @@ from amva.cam.extract import extract
 from amva.cam.faithfulness import Embedder, Perturbation, curves, image_seed
 from amva.cam.randomise import ALL, cascade, randomised
 from amva.cam.targets import identity_means
+from amva.embeddings import embed
 from amva.io import read_dataset, write_dataset
 from amva.models import load_for_job, to_tensor
 from amva.runlog import batches, log_to
@@ -17,6 +18,13 @@ from amva.stream import open_lazy
 from amva.trust import sample, trust_dataset
 
 sm = snakemake  # noqa: F821
+
+
+def cap(key: str) -> int | None:
+    """A sample size of the trust settings; None for ``all``."""
+    return None if sm.params.trust[key] == "all" else int(sm.params.trust[key])
+
+
 with (
     log_to(sm.log[0]) as log,
     open_lazy(sm.input.faces, required=("pixels",)) as faces,
@@ -34,7 +42,6 @@ with (
     cam = cam_from_config(model, spec)
     steps, note = cascade(model, cam.layer, trust["cascade"])
     log.info("cascading randomisation: %s", note)
-    cap = lambda key: None if trust[key] == "all" else int(trust[key])  # noqa: E731
     chosen = sample(ids, cap("cascade_images"), seed)
     by_step = []
     for step in steps:
@@ -44,11 +51,8 @@ with (
         subset = faces.sel(image=images)
         references = None
         if sm.input.embeddings:  # identity_cosine: identity means of the randomised model's own embeddings
-            emb = np.concatenate(
-                [random_model(to_tensor(subset["pixels"].isel(image=b).values, device)).detach().cpu().numpy()
-                 for b in batches(np.arange(images.size), 32, "embeddings")]
-            )  # fmt: skip
-            embeddings = xr.DataArray(emb, coords={"image": images}, dims=("image", "feature"))
+            with torch.inference_mode():
+                embeddings = embed(subset, random_model, device)["embedding"]
             references = identity_means(embeddings, subset["identity"].load())
         maps = extract(subset, cam_from_config(random_model, spec), device, spec["batch_size"], references)
         by_step.append((images, maps["maps"].values.astype(np.float32)))
