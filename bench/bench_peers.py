@@ -95,7 +95,8 @@ def own_embeddings(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def run_ours(model: nn.Module, x: torch.Tensor, batch: int, options: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    res = make_cam(model, "scorecam", masks_per_pass=batch, **options)(x)
+    # the peers' definition, softmax of the scores at T = 1, unless the options say otherwise
+    res = make_cam(model, "scorecam", masks_per_pass=batch, **{"weighting": "softmax", **options})(x)
     return res.maps.numpy(), res.native.numpy()
 
 

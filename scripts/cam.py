@@ -7,7 +7,7 @@ whatever the dataset size; the gather rule joins the shards into one file.
 import numpy as np
 
 from amva.bins import binned_images
-from amva.cam import cam_from_config
+from amva.cam import cam_from_config, images_per_call
 from amva.cam.extract import extract
 from amva.cam.targets import identity_means
 from amva.io import read_dataset
@@ -35,7 +35,7 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
     if sm.input.embeddings:  # target identity_cosine: each identity's mean embedding
         embeddings = read_dataset(sm.input.embeddings, required=("embedding",))["embedding"]
         references = identity_means(embeddings, faces["identity"].load())
-    batch = spec["batch_size"]  # images per call: the workflow fills in the method's own (Score-CAM: 1)
+    batch = images_per_call(spec, device)
     with ChunkedWriter(sm.output[0], spec, model_sha256=model.sha256, cam_method=spec["method"]) as out:
         for chunk in image_chunks(faces, part, chunk_size(batch)):
             maps = extract(chunk, cam, device, batch, references, spec.get("channel_weights", False))

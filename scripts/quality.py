@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from amva.models import load_for_job, pick_device
+from amva.models import batch_for, load_for_job, pick_device
 from amva.quality import score
 from amva.quality.config import fiqa_options
 from amva.runlog import log_to
@@ -20,10 +20,11 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
         torch.set_num_threads(sm.threads)
         model, device = None, pick_device(sm.params.device)
     options = fiqa_options(spec, sm.params.seed)
+    batch = spec.get("batch_size") or batch_for(device, 4)  # eager CPU forwards are fastest at 2-4
     lo, hi = np.inf, -np.inf
     with ChunkedWriter(sm.output[0], {"seed": sm.params.seed, **spec}, **extra) as out:
-        for chunk in image_chunks(faces, size=chunk_size(spec["batch_size"])):
-            ds = score(chunk, spec["method"], model, device, options, spec["batch_size"])
+        for chunk in image_chunks(faces, size=chunk_size(batch)):
+            ds = score(chunk, spec["method"], model, device, options, batch)
             lo, hi = min(lo, float(ds["quality"].min())), max(hi, float(ds["quality"].max()))
             out.append(ds)
     log.info("%s: quality range %.4f .. %.4f", spec["method"], lo, hi)

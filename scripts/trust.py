@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from amva.bins import binned_images
-from amva.cam import cam_from_config
+from amva.cam import cam_from_config, images_per_call
 from amva.cam.extract import extract
 from amva.cam.faithfulness import Embedder, Perturbation, curves, image_seed
 from amva.cam.randomise import ALL, cascade, randomised
@@ -54,7 +54,7 @@ with (
             with torch.inference_mode():
                 embeddings = embed(subset, random_model, device)["embedding"]
             references = identity_means(embeddings, subset["identity"].load())
-        maps = extract(subset, cam_from_config(random_model, spec), device, spec["batch_size"], references)
+        maps = extract(subset, cam_from_config(random_model, spec), device, images_per_call(spec, device), references)
         by_step.append((images, maps["maps"].values.astype(np.float32)))
     how = Perturbation(
         trust["fractions"], trust["random_orders"], trust["baseline"], float(trust["blur_sigma"]), trust["unit"]

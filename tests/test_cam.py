@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from amva.cam import make_cam
+from amva.cam.scorecam import weigh
 from amva.models import to_tensor
 
 
@@ -25,7 +26,7 @@ def original(demo):
 
 @pytest.fixture(scope="module")
 def scorecam_result(sface, original):
-    cam = make_cam(sface, "scorecam", masks_per_pass=4)
+    cam = make_cam(sface, "scorecam", masks_per_pass=4, weighting="softmax")  # pytorch-grad-cam's definition
     torch.set_num_threads(2)
     return cam, cam(original)
 
@@ -63,6 +64,11 @@ def test_scorecam_scores_match_naive_masking(sface, original, scorecam_result):
     assert pearson(res.maps[0].numpy(), up) > 0.999
     # cosine scores lie in [-1, 1]: the softmax weights are nearly uniform (method.md §2)
     assert 1024 * weights.min() > 0.3 and 1024 * weights.max() < 3
+    # the default weighting: the softmax of the scores' z-values, a temperature of one score spread
+    z = (scores - scores.mean()) / scores.std()
+    standardised = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(weigh(cam.last_scores, "standardised")[0].numpy(), standardised, rtol=1e-4)
+    assert standardised.max() / standardised.min() > 100  # the spread that softmax at T = 1 flattens
 
 
 def test_gradcam_matches_full_autograd(sface, demo):

@@ -151,6 +151,10 @@ def test_identity_cosine_target(sface, x):
         np.testing.assert_allclose(res.native[i].numpy(), ref, atol=1e-4)
 
 
+def corr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
 class OneChannelNet(torch.nn.Module):
     """A toy embedding model whose 7x7 layer has 8 channels of distinct spatial patterns, and whose
     embedding reads channel 3 alone: a CAM whose weights matter must single that channel out."""
@@ -179,21 +183,54 @@ def test_a_cam_whose_weights_matter_singles_out_the_one_channel_the_embedding_re
     x = torch.rand(3, 3, 112, 112) * 255
     with torch.inference_mode():
         acts = model.act(model.body(x)).numpy()
-    only = [
-        np.corrcoef(m.ravel(), a[3].ravel())[0, 1]
-        for m, a in zip(make_cam(model, "gradcam")(x).native.numpy(), acts, strict=True)
-    ]
-    mean = [
-        np.corrcoef(m.ravel(), a[3].ravel())[0, 1]
-        for m, a in zip(make_cam(model, "activation_mean")(x).native.numpy(), acts, strict=True)
-    ]
+    only = [corr(m, a[3]) for m, a in zip(make_cam(model, "gradcam")(x).native.numpy(), acts, strict=True)]
+    mean = [corr(m, a[3]) for m, a in zip(make_cam(model, "activation_mean")(x).native.numpy(), acts, strict=True)]
     assert min(only) > 0.99, only  # Grad-CAM's weights are zero off channel 3
     assert max(mean) < 0.9, mean  # the unweighted mean is not channel 3's map
     assert np.all(make_cam(model, "gradcam")(x).baseline_r.numpy() < 0.9)
-    # Score-CAM as defined today (softmax of cosine scores, T = 1) does not: its map stays the channel
-    # mean's (issue 20); a definition whose weights matter would have to pass the Grad-CAM line above
-    score = make_cam(model, "scorecam", fuse=False)(x)
-    assert np.all(score.baseline_r.numpy() > 0.99)
-    assert (
-        max(np.corrcoef(m.ravel(), a[3].ravel())[0, 1] for m, a in zip(score.native.numpy(), acts, strict=True)) < 0.9
-    )
+
+
+class TunedNet(torch.nn.Module):
+    """A toy for Score-CAM: on a 7x7 grid of cells, channel k responds to the brightness of its own
+    block of cells (gain 1, 0.05 elsewhere), and the embedding reads channel 3 alone. Only channel 3's
+    mask keeps what the embedding reads, so a Score-CAM whose weights matter must single it out."""
+
+    default_cam_layer = "act"
+
+    def __init__(self) -> None:
+        super().__init__()
+        rows, cols = torch.meshgrid(torch.arange(7), torch.arange(7), indexing="ij")
+        block = (rows // 3) * 3 + cols // 3
+        self.register_buffer("gains", torch.where(block[None] == torch.arange(8)[:, None, None], 1.0, 0.05))
+        self.pool = torch.nn.AvgPool2d(16)  # 112 px -> 7x7 cells
+        self.act = torch.nn.ReLU()
+        self.head = torch.nn.Linear(49, 16)
+        with torch.no_grad():
+            self.head.weight.copy_(torch.randn(16, 49, generator=torch.Generator().manual_seed(0)))
+            self.head.bias.zero_()
+
+    def layer(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.pool(x.mean(1, keepdim=True)) * self.gains)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer(x)[:, 3].flatten(1))
+
+
+def test_scorecam_standardised_weights_single_out_the_channel_whose_mask_keeps_the_embedding():
+    torch.manual_seed(1)
+    model = TunedNet().eval()
+    x = torch.rand(3, 3, 112, 112) * 255
+    acts = model.layer(x).numpy()
+
+    def fit(res) -> list[float]:
+        return [corr(m, a[3]) for m, a in zip(res.native.numpy(), acts, strict=True)]
+
+    mean = make_cam(model, "activation_mean")(x)
+    assert max(fit(mean)) < 0.2  # the unweighted mean does not find channel 3's block
+    standardised = make_cam(model, "scorecam", fuse=False)(x)
+    assert standardised.weights.argmax(dim=1).tolist() == [3, 3, 3]
+    assert min(fit(standardised)) > 0.9 and np.all(standardised.baseline_r.numpy() < 0.3)
+    # softmax at T = 1 ranks the channels the same but flattens them: a map halfway to the mean
+    reference = make_cam(model, "scorecam", fuse=False, weighting="softmax")(x)
+    assert np.all(np.asarray(fit(standardised)) > np.asarray(fit(reference)) + 0.1)
+    assert np.all(reference.baseline_r.numpy() > standardised.baseline_r.numpy() + 0.15)

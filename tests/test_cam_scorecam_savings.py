@@ -67,7 +67,7 @@ def test_bad_options_name_the_argument(sface):
         make_cam(sface, "scorecam", masks_per_pass=0)
     with pytest.raises(ValueError, match="batch_size: not an option of CAM method 'scorecam'"):
         make_cam(sface, "scorecam", batch_size=4)  # images per batch are the caller's (extract), not the CAM's
-    with pytest.raises(ValueError, match="weighting = 'soft': use one of 'softmax', 'raw'"):
+    with pytest.raises(ValueError, match="weighting = 'soft': use one of 'standardised', 'softmax', 'raw'"):
         make_cam(sface, "scorecam", weighting="soft")
     with pytest.raises(ValueError, match="fuse = 1: expected bool"):
         make_cam(sface, "scorecam", fuse=1)

@@ -110,9 +110,8 @@ def fiqa_spec(wildcards):
 
 
 def cam_spec(wildcards):
-    """A CAM's entry, with its method's images per batch where it gives none (Score-CAM: one)."""
-    spec = config["cams"][wildcards.cam]
-    return canonical({"batch_size": CAM_METHODS[spec["method"]].default_batch_size, **spec})
+    """A CAM's entry; a job without a ``batch_size`` picks its method's own for its device."""
+    return canonical(config["cams"][wildcards.cam])
 
 
 def cam_params(wildcards):

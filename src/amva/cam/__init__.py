@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from amva.cam.activation_mean import ActivationMean
@@ -21,6 +22,7 @@ from amva.cam.layercam import LayerCAM
 from amva.cam.registry import METHODS, get_method, load_plugins, register
 from amva.cam.scorecam import ScoreCAM
 from amva.cam.targets import get_target
+from amva.models import batch_for
 from amva.options import Option
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "ScoreCAM",
     "cam_from_config",
     "get_method",
+    "images_per_call",
     "make_cam",
     "register",
 ]
@@ -52,6 +55,11 @@ def cam_from_config(model: nn.Module, spec: dict[str, Any]) -> BaseCAM:
     """The CAM of a ``cams:`` entry: its method, target, layer and the method's own options."""
     options = {name: spec[name] for name in get_method(spec["method"]).options if name in spec}
     return make_cam(model, spec["method"], spec.get("target", "default"), spec.get("layer", "auto"), **options)
+
+
+def images_per_call(spec: dict[str, Any], device: torch.device) -> int:
+    """A ``cams:`` entry's ``batch_size``, else its method's own for ``device`` (CPU: 4, Score-CAM 1; CUDA: 16x)."""
+    return spec.get("batch_size") or batch_for(device, get_method(spec["method"]).default_batch_size)
 
 
 load_plugins()

@@ -144,6 +144,18 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+CUDA_BATCH_SCALE = 16
+
+
+def batch_for(device: torch.device, cpu_batch: int) -> int:
+    """Inputs per forward on ``device``: the size tuned on CPUs, 16 times it on CUDA.
+
+    Small batches run fastest on CPUs (docs/benchmarks.md); at that size a GPU does little but
+    launch kernels. The CUDA size is untuned: no GPU has run amva's benchmarks yet (bench/gpu.sh).
+    """
+    return cpu_batch * CUDA_BATCH_SCALE if device.type == "cuda" else cpu_batch
+
+
 def load_for_job(spec: Mapping[str, Any], device: str = "auto", threads: int = 1) -> tuple[FaceModel, torch.device]:
     """The model of a ``models:`` entry on the job's device, with the job's CPU threads."""
     torch.set_num_threads(max(1, threads))
