@@ -5,8 +5,9 @@ identity, ``amva.datasets.ladder``) and runs ``make run CONFIG=... DIR=... CORES
 realistic bins (``high_low``, k = 0.2, identity groups), two FIQA methods (sharpness, the
 embedding norm), Grad-CAM on the binned images, EDC/ERC and the report. It prints, per size:
 the run's wall time and peak RSS (the largest of any process of the run), the wall time of each
-rule summed over its jobs (Snakemake's own start and end times, from ``.snakemake/metadata``),
-the bytes written per image of each kind of result, and the report's size.
+rule summed over its jobs (Snakemake's own start and end times, from ``.snakemake/metadata``)
+and its largest job's peak RSS (from the rule's ``benchmark:`` files), the bytes written per
+image of each kind of result, and the report's size.
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ def rule_times(workdir: Path) -> dict[str, float]:
     return dict(sorted(total.items(), key=lambda kv: -kv[1]))
 
 
+def rule_peak_rss(workdir: Path) -> dict[str, float]:
+    """MiB per rule: the largest ``max_rss`` of its jobs, from the ``benchmark:`` files (benchmarks/<rule>/...)."""
+    peak: dict[str, float] = defaultdict(float)
+    for path in (workdir / "benchmarks").rglob("*.tsv"):
+        header, values = (line.split("\t") for line in path.read_text().splitlines()[:2])
+        rss = float(dict(zip(header, values, strict=True))["max_rss"])
+        rule = path.relative_to(workdir / "benchmarks").parts[0]
+        peak[rule] = max(peak[rule], rss)
+    return dict(peak)
+
+
 def run(n: int, base: Path, sources: Path) -> dict:
     work = base / f"n{n}"
     write_ladder(n, work / "crops", sources)  # set-up, not measured
@@ -94,6 +106,7 @@ def run(n: int, base: Path, sources: Path) -> dict:
         "report_mb": (results / "report.html").stat().st_size / 1e6,
         "bytes_per_image": sizes,
         "rule_s": rule_times(run_dir),
+        "rule_rss_mib": rule_peak_rss(run_dir),
     }
 
 
@@ -118,16 +131,14 @@ def main() -> None:
     for kind in FILES:
         print(f"| {kind} | " + " | ".join(f"{r['bytes_per_image'][kind] / 1e3:.1f} kB" for r in rows) + " |")
     rules = list(rows[-1]["rule_s"])
-    print(
-        "\n| rule (s, summed over jobs) | "
-        + " | ".join(f"{r['images']:,}" for r in rows)
-        + " | per image, last ÷ first |"
-    )
-    print("|---|" + "---|" * (len(rows) + 1))
+    sizes = " | ".join(f"{r['images']:,}" for r in rows)
+    print(f"\n| rule (s, summed over jobs) | {sizes} | per image, last ÷ first | largest job's peak RSS: {sizes} |")
+    print("|---|" + "---|" * (2 * len(rows) + 1))
     for rule in rules:
         values = [r["rule_s"].get(rule, float("nan")) for r in rows]
         ratio = (values[-1] / rows[-1]["images"]) / (values[0] / first["images"]) if values[0] else float("nan")
-        print(f"| {rule} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {ratio:.2f} |")
+        rss = " | ".join(f"{r['rule_rss_mib'].get(rule, float('nan')):.0f} MiB" for r in rows)
+        print(f"| {rule} | " + " | ".join(f"{v:.1f}" for v in values) + f" | {ratio:.2f} | {rss} |")
 
 
 if __name__ == "__main__":

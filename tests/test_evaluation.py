@@ -322,3 +322,22 @@ def test_datasets_the_protocols_cannot_use_say_why_and_keep_the_variables():
     assert ds["pauc"].isnull().all() and ds.attrs["erc_status"] == "computed"
     first = ds["erc_fnmr"].sel(fmr=1e-2).isel(erc_discard=0)
     assert np.isfinite(first) and ds["erc_resolvable"].sel(fmr=1e-2).isel(erc_discard=0) == 0
+
+
+def test_comparison_scores_are_the_same_in_chunks_and_name_a_missing_image(monkeypatch):
+    import amva.evaluation as evaluation
+    from amva.evaluation import comparison_scores
+
+    rng = np.random.default_rng(0)
+    ids = np.array([f"p{k}/img.jpg" for k in range(40)])
+    emb = xr.DataArray(rng.normal(size=(40, 16)).astype(np.float32), coords={"image": ids}, dims=("image", "feature"))
+    a, b = rng.choice(ids, 1000), rng.choice(ids, 1000)
+    whole = comparison_scores(emb, a, b)
+    unit = emb.values.astype(np.float64) / np.linalg.norm(emb.values.astype(np.float64), axis=1, keepdims=True)
+    where = {name: i for i, name in enumerate(ids)}
+    expected = [unit[where[x]] @ unit[where[y]] for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(whole, expected, rtol=0, atol=1e-12)
+    monkeypatch.setattr(evaluation, "PAIR_CHUNK", 7)  # 143 chunks, the last one short
+    np.testing.assert_array_equal(comparison_scores(emb, a, b), whole)
+    with pytest.raises(KeyError, match="1 pair images have no embedding, e.g. 'nobody.jpg'"):
+        comparison_scores(emb, np.array(["nobody.jpg"]), ids[:1])

@@ -39,14 +39,27 @@ REF_ERC = "fdbtrs/CR-FIQA ERC/erc.py + ERC/roc.py"
 _RESOLVE_TOL = 1e-9  # kept impostors × FMR >= 1 up to float rounding (e.g. 1000 × 1e-3)
 
 
+PAIR_CHUNK = 65_536  # pairs per step: two (chunk, D) float64 blocks, 64 MB at D = 512
+
+
 def comparison_scores(embeddings: xr.DataArray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Cosine similarity of the embeddings of images ``a[i]`` and ``b[i]``."""
+    """Cosine similarity of the embeddings of images ``a[i]`` and ``b[i]``.
+
+    Computed in chunks of pairs: gathering both sides of 10^6 pairs at once would hold two
+    (10^6, D) arrays, 2 GB at D = 128. Each pair's value does not depend on the chunking.
+    """
     emb = embeddings.values.astype(np.float64)
     emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-    index = {name: i for i, name in enumerate(embeddings["image"].values.tolist())}
-    ia = np.array([index[x] for x in a])
-    ib = np.array([index[x] for x in b])
-    return np.einsum("ij,ij->i", emb[ia], emb[ib])
+    index = embeddings.indexes["image"]
+    ia, ib = index.get_indexer(a), index.get_indexer(b)
+    if (ia < 0).any() or (ib < 0).any():
+        missing = np.concatenate([np.asarray(a)[ia < 0], np.asarray(b)[ib < 0]])
+        raise KeyError(f"{missing.size} pair images have no embedding, e.g. '{missing[0]}'")
+    out = np.empty(ia.size)
+    for start in range(0, ia.size, PAIR_CHUNK):
+        part = slice(start, start + PAIR_CHUNK)
+        out[part] = np.einsum("ij,ij->i", emb[ia[part]], emb[ib[part]])
+    return out
 
 
 # ---------------------------------------------------------------------------- helpers

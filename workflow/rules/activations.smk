@@ -5,6 +5,8 @@ rule embeddings:
         "results/{dataset}/{model}/embeddings.nc",
     log:
         "logs/embeddings/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/embeddings/{dataset}/{model}.tsv"
     conda:
         ENV
     threads: 8
@@ -26,6 +28,8 @@ rule cam:
         temp("results/{dataset}/{model}/cam/{cam}/shard-{shard}.nc"),
     log:
         "logs/cam/{dataset}/{model}/{cam}/shard-{shard}.log",
+    benchmark:
+        "benchmarks/cam/{dataset}/{model}/{cam}/shard-{shard}.tsv"
     wildcard_constraints:
         shard=r"\d+",
     conda:
@@ -49,6 +53,8 @@ rule cam_gather:
         "results/{dataset}/{model}/cam/{cam}.nc",
     log:
         "logs/cam_gather/{dataset}/{model}/{cam}.log",
+    benchmark:
+        "benchmarks/cam_gather/{dataset}/{model}/{cam}.tsv"
     conda:
         ENV
     params:
@@ -67,6 +73,8 @@ rule trust:
         "results/{dataset}/{model}/trust/{cam}.nc",
     log:
         "logs/trust/{dataset}/{model}/{cam}.log",
+    benchmark:
+        "benchmarks/trust/{dataset}/{model}/{cam}.tsv"
     conda:
         ENV
     threads: 8

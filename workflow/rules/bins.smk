@@ -6,6 +6,8 @@ rule bins:
         "results/{dataset}/bins/{fiqa}.nc",
     log:
         "logs/bins/{dataset}/{fiqa}.log",
+    benchmark:
+        "benchmarks/bins/{dataset}/{fiqa}.tsv"
     conda:
         ENV
     params:

@@ -4,6 +4,8 @@ rule fetch_photos:
         directory("resources/{photos}"),
     log:
         "logs/fetch_photos/{photos}.log",
+    benchmark:
+        "benchmarks/fetch_photos/{photos}.tsv"
     wildcard_constraints:
         photos="|".join(PHOTO_SETS),
     conda:
@@ -21,6 +23,8 @@ checkpoint faces:
         rejected="results/{dataset}/rejected.csv",
     log:
         "logs/faces/{dataset}.log",
+    benchmark:
+        "benchmarks/faces/{dataset}.tsv"
     conda:
         ENV
     params:
@@ -40,6 +44,8 @@ rule faces_template:
         "results/{dataset}/faces-{template}.nc",
     log:
         "logs/faces_template/{dataset}/{template}.log",
+    benchmark:
+        "benchmarks/faces_template/{dataset}/{template}.tsv"
     conda:
         ENV
     params:

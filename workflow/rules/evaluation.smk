@@ -7,6 +7,8 @@ rule edc:
         "results/{dataset}/{model}/edc/{fiqa}.nc",
     log:
         "logs/edc/{dataset}/{model}/{fiqa}.log",
+    benchmark:
+        "benchmarks/edc/{dataset}/{model}/{fiqa}.tsv"
     conda:
         ENV
     params:

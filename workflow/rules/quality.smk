@@ -6,6 +6,8 @@ rule image_quality:
         "results/{dataset}/quality/{fiqa}.nc",
     log:
         "logs/image_quality/{dataset}/{fiqa}.log",
+    benchmark:
+        "benchmarks/image_quality/{dataset}/{fiqa}.tsv"
     wildcard_constraints:
         fiqa=fiqa_names("image"),
     conda:
@@ -24,6 +26,8 @@ rule image_quality:
 use rule image_quality as quality with:
     log:
         "logs/quality/{dataset}/{fiqa}.log",
+    benchmark:
+        "benchmarks/quality/{dataset}/{fiqa}.tsv"
     wildcard_constraints:
         fiqa=fiqa_names("model"),
     threads: 8
@@ -40,6 +44,8 @@ rule import_scores:
         problems="results/{dataset}/quality/{fiqa}.problems.csv",
     log:
         "logs/import_scores/{dataset}/{fiqa}.log",
+    benchmark:
+        "benchmarks/import_scores/{dataset}/{fiqa}.tsv"
     wildcard_constraints:
         fiqa=fiqa_names("imported"),
     conda:
@@ -72,6 +78,8 @@ rule quality_summary:
         ),
     log:
         "logs/quality_summary/{dataset}.log",
+    benchmark:
+        "benchmarks/quality_summary/{dataset}.tsv"
     conda:
         ENV
     params:

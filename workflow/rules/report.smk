@@ -50,6 +50,8 @@ rule figures:
         ),
     log:
         "logs/figures/{dataset}/{model}/{cam}/{fiqa}.log",
+    benchmark:
+        "benchmarks/figures/{dataset}/{model}/{cam}/{fiqa}.tsv"
     conda:
         ENV
     params:
@@ -80,6 +82,8 @@ rule trust_figures:
         ),
     log:
         "logs/trust_figures/{dataset}/{model}/{cam}.log",
+    benchmark:
+        "benchmarks/trust_figures/{dataset}/{model}/{cam}.tsv"
     conda:
         ENV
     params:
@@ -108,6 +112,8 @@ rule edc_chart:
         ),
     log:
         "logs/edc_chart/{dataset}/{model}.log",
+    benchmark:
+        "benchmarks/edc_chart/{dataset}/{model}.tsv"
     conda:
         ENV
     params:
@@ -129,6 +135,8 @@ rule region_table:
         ),
     log:
         "logs/region_table/all.log",
+    benchmark:
+        "benchmarks/region_table/all.tsv"
     conda:
         ENV
     params:
@@ -177,6 +185,8 @@ rule summary:
         ),
     log:
         "logs/summary/all.log",
+    benchmark:
+        "benchmarks/summary/all.tsv"
     conda:
         ENV
     params:

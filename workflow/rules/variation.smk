@@ -7,6 +7,8 @@ rule variation:
         "results/{dataset}/{model}/{cam}/variation/{fiqa}.nc",
     log:
         "logs/variation/{dataset}/{model}/{cam}/{fiqa}.log",
+    benchmark:
+        "benchmarks/variation/{dataset}/{model}/{cam}/{fiqa}.tsv"
     conda:
         ENV
     params:
