@@ -9,10 +9,10 @@ How scores become weights decides whether the passes matter. The reference defin
 scores span under one, so its weights are nearly uniform and its maps sit at r = 0.998 with
 the unweighted channel mean. amva's default, ``standardised``, is the softmax of the scores'
 z-values, ``softmax((s - mean s) / std s)``: a softmax whose temperature is the image's own
-score spread, so the weighting means the same whatever the target's scale. On 36 images of
-the default run it moved the maps furthest from the channel mean of the candidates that
-stayed faithful, and ranked the embedding's pixels best (deletion and insertion against
-random orders; docs/benchmarks.md, "Score-CAM: which weighting").
+score spread, so the weighting means the same whatever the target's scale. On 72 images of
+the default run it was the only candidate that ranked the embedding's pixels better than the
+channel mean on both deletion and insertion (config/README.md, "Score-CAM's weighting";
+bench/bench_scorecam_weighting.py).
 """
 
 from __future__ import annotations
