@@ -8,7 +8,7 @@ from amva.stream import ChunkedWriter, chunk_size, image_chunks, open_lazy
 sm = snakemake  # noqa: F821
 with log_to(sm.log[0]), open_lazy(sm.input.faces, required=("pixels",)) as faces:
     model, device = load_for_job(sm.params.model, sm.params.device, sm.threads)
-    batch = batch_for(device, 4)  # eager CPU forwards are fastest at batch 2-4 (docs/benchmarks.md)
+    batch = batch_for(device)
     with ChunkedWriter(sm.output[0], sm.params.model, model_sha256=model.sha256) as out:
         for chunk in image_chunks(faces, size=chunk_size(batch)):
             out.append(embed(chunk, model, device, batch_size=batch))

@@ -20,7 +20,7 @@ with log_to(sm.log[0]) as log, open_lazy(sm.input.faces, required=("pixels",)) a
         torch.set_num_threads(sm.threads)
         model, device = None, pick_device(sm.params.device)
     options = fiqa_options(spec, sm.params.seed)
-    batch = spec.get("batch_size") or batch_for(device, 4)  # eager CPU forwards are fastest at 2-4
+    batch = spec.get("batch_size") or batch_for(device)
     lo, hi = np.inf, -np.inf
     with ChunkedWriter(sm.output[0], {"seed": sm.params.seed, **spec}, **extra) as out:
         for chunk in image_chunks(faces, size=chunk_size(batch)):

@@ -109,7 +109,7 @@ class ScoreCAM(BaseCAM):
         varying = hi > lo
         scores = torch.empty(acts.shape[0], dtype=reference.dtype, device=image.device)
         active = torch.nonzero(varying).flatten()
-        per_pass = self.masks_per_pass or batch_for(image.device, 4)  # 4 is fastest on CPUs
+        per_pass = self.masks_per_pass or batch_for(image.device)
         workers = max(1, min(self._workers(image.device), -(-active.numel() // per_pass)))
         bufs = torch.empty((workers, per_pass, *image.shape), dtype=image.dtype, device=image.device)
         model = self._runner(bufs[0])

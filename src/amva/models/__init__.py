@@ -144,14 +144,15 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+CPU_BATCH = 4  # eager CPU forwards, and Score-CAM's masked passes, run fastest at 2-4 (docs/benchmarks.md)
 CUDA_BATCH_SCALE = 16
 
 
-def batch_for(device: torch.device, cpu_batch: int) -> int:
+def batch_for(device: torch.device, cpu_batch: int = CPU_BATCH) -> int:
     """Inputs per forward on ``device``: the size tuned on CPUs, 16 times it on CUDA.
 
-    Small batches run fastest on CPUs (docs/benchmarks.md); at that size a GPU does little but
-    launch kernels. The CUDA size is untuned: no GPU has run amva's benchmarks yet (bench/gpu.sh).
+    Small batches run fastest on CPUs; at that size a GPU does little but launch kernels. The
+    CUDA size is untuned: no GPU has run amva's benchmarks yet (bench/gpu.sh).
     """
     return cpu_batch * CUDA_BATCH_SCALE if device.type == "cuda" else cpu_batch
 
